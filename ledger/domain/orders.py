@@ -1,0 +1,224 @@
+"""The Order aggregate and its lifecycle.
+
+    pending --confirm--> confirmed --process--> processing --ship--> shipped --deliver--> delivered
+    pending | confirmed | processing --cancel--> cancelled
+    confirmed | processing | shipped | delivered --refund--> refunded
+
+The order decides whether a transition is allowed; the application moves the stock it implies.
+Confirm and refund events carry the order's lines and amounts so that the sales reports can be
+projected from those events alone."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+from eventsourcing.domain import event
+
+from ledger.domain.base import LedgerAggregate
+from ledger.domain.errors import InvalidTransitionError, ValidationError
+
+
+class OrderStatus(StrEnum):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    PROCESSING = "processing"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+    REFUNDED = "refunded"
+
+
+S = OrderStatus
+ALLOWED: dict[str, frozenset[OrderStatus]] = {
+    "confirm": frozenset({S.PENDING}),
+    "process": frozenset({S.CONFIRMED}),
+    "ship": frozenset({S.PROCESSING}),
+    "deliver": frozenset({S.SHIPPED}),
+    "cancel": frozenset({S.PENDING, S.CONFIRMED, S.PROCESSING}),
+    "refund": frozenset({S.CONFIRMED, S.PROCESSING, S.SHIPPED, S.DELIVERED}),
+}
+# Statuses in which the order still holds a stock reservation.
+HOLDS_RESERVATION = frozenset({S.PENDING, S.CONFIRMED, S.PROCESSING})
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    product_id: str
+    name: str
+    quantity: int
+    unit_price: int
+
+    @property
+    def subtotal(self) -> int:
+        return self.quantity * self.unit_price
+
+    def as_event_data(self) -> dict[str, Any]:
+        return {**asdict(self), "subtotal": self.subtotal}
+
+
+@dataclass(frozen=True)
+class ShippingAddress:
+    full_name: str
+    address_line1: str
+    city: str
+    state: str
+    postal_code: str
+    country: str
+    address_line2: str | None = None
+
+
+class Order(LedgerAggregate):
+    """A customer's order; its lines keep the catalog price taken at placement."""
+
+    @event("OrderPlaced")
+    def __init__(
+        self,
+        id: str,
+        customer_id: str,
+        items: list[dict[str, Any]],
+        total: int,
+        currency: str,
+        shipping_address: dict[str, Any],
+        payment_method: str,
+    ) -> None:
+        self.customer_id = customer_id
+        self.items = items
+        self.total = total
+        self.currency = currency
+        self.shipping_address = shipping_address
+        self.payment_method = payment_method
+        self.status = OrderStatus.PENDING
+        self.payment_intent_id: str | None = None
+        self.carrier: str | None = None
+        self.tracking_number: str | None = None
+
+    @classmethod
+    def place(
+        cls,
+        order_id: str,
+        *,
+        customer_id: str,
+        lines: list[OrderLine],
+        currency: str,
+        shipping_address: ShippingAddress,
+        payment_method: str,
+    ) -> Order:
+        if not lines:
+            raise ValidationError("an order needs at least one item")
+        if any(line.quantity <= 0 for line in lines):
+            raise ValidationError("every quantity must be positive")
+        return cls(
+            id=order_id,
+            customer_id=customer_id,
+            items=[line.as_event_data() for line in lines],
+            total=sum(line.subtotal for line in lines),
+            currency=currency,
+            shipping_address=asdict(shipping_address),
+            payment_method=payment_method,
+        )
+
+    @property
+    def lines(self) -> list[OrderLine]:
+        return [
+            OrderLine(
+                product_id=item["product_id"],
+                name=item["name"],
+                quantity=item["quantity"],
+                unit_price=item["unit_price"],
+            )
+            for item in self.items
+        ]
+
+    @property
+    def holds_reservation(self) -> bool:
+        return self.status in HOLDS_RESERVATION
+
+    def _check(self, transition: str) -> None:
+        if self.status not in ALLOWED[transition]:
+            raise InvalidTransitionError(
+                f"cannot {transition} an order that is {self.status.value}",
+                {"status": self.status.value, "transition": transition},
+            )
+
+    def _sales_lines(self) -> list[dict[str, Any]]:
+        return [
+            {"product_id": i["product_id"], "quantity": i["quantity"], "subtotal": i["subtotal"]}
+            for i in self.items
+        ]
+
+    # Commands.
+
+    def confirm(self, payment_intent_id: str, actor: str) -> None:
+        self._check("confirm")
+        self._confirmed(
+            payment_intent_id=payment_intent_id,
+            actor=actor,
+            total=self.total,
+            lines=self._sales_lines(),
+        )
+
+    def process(self, actor: str) -> None:
+        self._check("process")
+        self._processing_started(actor=actor)
+
+    def ship(self, carrier: str, tracking_number: str, actor: str) -> None:
+        self._check("ship")
+        self._shipped(carrier=carrier, tracking_number=tracking_number, actor=actor)
+
+    def deliver(self, actor: str) -> None:
+        self._check("deliver")
+        self._delivered(actor=actor)
+
+    def cancel(self, reason: str, actor: str) -> None:
+        self._check("cancel")
+        self._cancelled(reason=reason, actor=actor, previous_status=self.status.value)
+
+    def refund(self, reason: str, actor: str) -> None:
+        self._check("refund")
+        self._refunded(
+            reason=reason,
+            actor=actor,
+            amount=self.total,
+            previous_status=self.status.value,
+            lines=self._sales_lines(),
+        )
+
+    # Events.
+
+    @event("OrderConfirmed")
+    def _confirmed(
+        self, payment_intent_id: str, actor: str, total: int, lines: list[dict[str, Any]]
+    ) -> None:
+        self.payment_intent_id = payment_intent_id
+        self.status = OrderStatus.CONFIRMED
+
+    @event("OrderProcessingStarted")
+    def _processing_started(self, actor: str) -> None:
+        self.status = OrderStatus.PROCESSING
+
+    @event("OrderShipped")
+    def _shipped(self, carrier: str, tracking_number: str, actor: str) -> None:
+        self.carrier = carrier
+        self.tracking_number = tracking_number
+        self.status = OrderStatus.SHIPPED
+
+    @event("OrderDelivered")
+    def _delivered(self, actor: str) -> None:
+        self.status = OrderStatus.DELIVERED
+
+    @event("OrderCancelled")
+    def _cancelled(self, reason: str, actor: str, previous_status: str) -> None:
+        self.status = OrderStatus.CANCELLED
+
+    @event("OrderRefunded")
+    def _refunded(
+        self,
+        reason: str,
+        actor: str,
+        amount: int,
+        previous_status: str,
+        lines: list[dict[str, Any]],
+    ) -> None:
+        self.status = OrderStatus.REFUNDED

@@ -1,0 +1,62 @@
+"""The event store: the `eventsourcing` library's PostgreSQL recorder, configured from a URL.
+
+Alembic creates its tables (`ledger db upgrade`), so the library's own table creation is off.
+Every connection gets lock and statement timeouts, so a stuck transaction fails fast instead of
+freezing the writers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.persistence import Environment
+from eventsourcing.postgres import PostgresFactory
+from psycopg.conninfo import conninfo_to_dict
+
+from ledger.settings import Settings
+
+# The application's name: the library derives the events table from it (`ledger_events`).
+APP_NAME = "Ledger"
+EVENTS_TABLE = "ledger_events"
+SNAPSHOTS_TABLE = "ledger_snapshots"
+NOTIFY_CHANNEL = EVENTS_TABLE
+
+
+def session_options(settings: Settings) -> str:
+    """libpq `options` that bound how long one statement or one lock wait may take."""
+    lock_ms = int(settings.ledger_lock_timeout_seconds * 1000)
+    statement_ms = int(settings.ledger_statement_timeout_seconds * 1000)
+    return f"-c lock_timeout={lock_ms} -c statement_timeout={statement_ms}"
+
+
+def library_env(database_url: str, settings: Settings, pool_size: int) -> dict[str, str]:
+    """The environment variables the library reads, derived from one database URL."""
+    params = conninfo_to_dict(database_url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "FACTORY_TOPIC": f"{__name__}:LedgerFactory",
+        "ORIGINATOR_ID_TYPE": "text",
+        "CREATE_TABLE": "no",
+        "POSTGRES_DBNAME": str(params.get("dbname") or "postgres"),
+        "POSTGRES_HOST": str(params.get("host") or "localhost"),
+        "POSTGRES_PORT": str(params.get("port") or "5432"),
+        "POSTGRES_USER": str(params.get("user") or "postgres"),
+        "POSTGRES_PASSWORD": str(params.get("password") or ""),
+        "POSTGRES_POOL_SIZE": str(pool_size),
+        "POSTGRES_MAX_OVERFLOW": "0",
+        "POSTGRES_CONNECT_TIMEOUT": "5",
+        "POSTGRES_LOCK_TIMEOUT": str(max(1, int(settings.ledger_lock_timeout_seconds))),
+        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
+        "POSTGRES_PRE_PING": "y",
+        "LEDGER_PG_OPTIONS": session_options(settings),
+    }
+
+
+class LedgerFactory(PostgresFactory):
+    """The library's PostgreSQL factory, plus session timeouts on every pooled connection."""
+
+    def __init__(self, env: Environment) -> None:
+        super().__init__(env)
+        kwargs: dict[str, Any] = self.datastore.pool.kwargs  # type: ignore[assignment]
+        options = env.get("LEDGER_PG_OPTIONS")
+        if options:
+            kwargs["options"] = options

