@@ -115,3 +115,11 @@ def sqlalchemy_url(url: str) -> str:
     """postgresql://… -> postgresql+psycopg://… (psycopg 3, the driver the ledger uses)."""
     _, _, rest = url.partition("://")
     return f"postgresql+psycopg://{rest}"
+
+
+def stop_embedded(pgdata: Path) -> None:
+    """Stops an embedded server this process started, whatever its cleanup mode."""
+    server = _servers.pop(pgdata.resolve(), None)
+    if server is not None:
+        server.cleanup_mode = "stop"
+        server.cleanup()

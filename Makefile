@@ -1,0 +1,29 @@
+# Two commands matter: `make dev` runs the ledger, `make test` runs the tests.
+# Both install uv (the package manager) when it is missing, then the locked dependencies.
+
+UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+PYTEST_ARGS ?=
+
+.PHONY: dev test lint typecheck check bench load uv sync
+
+uv:
+	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
+
+sync: uv
+	@$(UV) sync --frozen --quiet
+
+dev: sync
+	$(UV) run ledger dev
+
+test: sync
+	$(UV) run pytest --cov --cov-report=term $(PYTEST_ARGS)
+
+lint: sync
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run lint-imports
+
+typecheck: sync
+	$(UV) run mypy
+
+check: lint typecheck test
