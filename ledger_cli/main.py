@@ -10,7 +10,7 @@ import typer
 from ledger.database import DatabaseError
 from ledger.domain.errors import DomainError
 from ledger.settings import SettingsError
-from ledger_cli import db, demo, dev, users
+from ledger_cli import db, demo, dev, serve, users
 
 app = typer.Typer(
     name="ledger",
@@ -23,6 +23,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="users")
 app.add_typer(demo.app, name="demo")
 app.command("dev")(dev.dev)
+app.command("serve")(serve.serve)
 
 EXIT_FAILURE = 1
 

@@ -1,0 +1,46 @@
+"""`ledger serve`: the HTTP API alone, under uvicorn.
+
+With several workers uvicorn starts one process per worker from an import string; their
+Prometheus samples go to a shared folder (PROMETHEUS_MULTIPROC_DIR) so `/metrics` adds them up."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import typer
+import uvicorn
+
+from ledger_cli import context
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address the API listens on."),
+    port: int = typer.Option(8000, help="Port the API listens on."),
+    workers: int = typer.Option(1, min=1, max=64, help="Worker processes."),
+) -> None:
+    """Run the HTTP API."""
+    settings = context.settings()
+    # Resolve the database once here, so every worker attaches to the same server.
+    os.environ["DATABASE_URL"] = context.url()
+    options = {
+        "host": host,
+        "port": port,
+        "log_config": None,
+        "server_header": False,
+        "proxy_headers": True,
+        "timeout_graceful_shutdown": 10,
+    }
+    if workers == 1:
+        from api import create_app  # noqa: PLC0415 - the API is only imported when served
+
+        uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
+        return
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ledger-metrics-")
+    uvicorn.run(
+        "api.main:app_from_environment",
+        factory=True,
+        workers=workers,
+        **options,  # type: ignore[arg-type]
+    )
