@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from ledger.domain.errors import ValidationError
 
@@ -14,6 +15,7 @@ _EXPONENTS = {
 }  # fmt: skip
 
 MAX_MINOR = 10**15  # far above any real price, far below what PostgreSQL bigint holds
+_AMOUNT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
 
 
 def currency_exponent(currency: str) -> int:
@@ -25,20 +27,36 @@ def parse_minor(value: str | int | float | Decimal, currency: str) -> int:
     """Turns a decimal amount ("29.99", 29.99 or 30) into minor units, refusing extra digits."""
     if isinstance(value, bool):
         raise ValidationError("an amount must be a number or a decimal string")
-    try:
-        amount = Decimal(str(value).strip()) if not isinstance(value, Decimal) else value
-    except InvalidOperation:
-        raise ValidationError(f"{value!r} is not a decimal amount") from None
+    if isinstance(value, Decimal):
+        amount = value
+    else:
+        text = str(value).strip()
+        # Decimal() also takes "1_000", "NaN" and non-ASCII digits; an amount is plain ASCII.
+        if not _AMOUNT.fullmatch(text):
+            raise ValidationError(f"{value!r} is not a decimal amount")
+        amount = Decimal(text)
     if not amount.is_finite():
         raise ValidationError(f"{value!r} is not a finite amount")
+    # Exact integer arithmetic on the digits: Decimal arithmetic would round to 28 digits
+    # (accepting "1.000…001") or overflow on a huge exponent.
+    sign, digits, exp = amount.as_tuple()
+    coefficient = int("".join(map(str, digits)))
     exponent = currency_exponent(currency)
-    scaled = amount.scaleb(exponent)
-    if scaled != scaled.to_integral_value():
-        raise ValidationError(f"{currency} amounts have at most {exponent} decimals")
-    minor = int(scaled)
-    if abs(minor) >= MAX_MINOR:
+    shift = int(exp) + exponent
+    if coefficient == 0:
+        return 0
+    minor: int  # `10**-shift` is typed as Any, since a power may be a float
+    if shift < 0:
+        if -shift > len(digits) or coefficient % 10**-shift:
+            raise ValidationError(f"{currency} amounts have at most {exponent} decimals")
+        minor = coefficient // 10**-shift
+    elif len(digits) + shift > len(str(MAX_MINOR)):
         raise ValidationError("amount is too large")
-    return minor
+    else:
+        minor = coefficient * 10**shift
+    if minor >= MAX_MINOR:
+        raise ValidationError("amount is too large")
+    return -minor if sign else minor
 
 
 def format_minor(minor: int, currency: str) -> str:
