@@ -1,0 +1,39 @@
+"""Builders of domain objects for the unit tests: valid defaults, overridable per test."""
+
+from __future__ import annotations
+
+from ledger.domain import Order, OrderLine, Product, ShippingAddress
+
+ADDRESS = ShippingAddress(
+    full_name="Ada Lovelace",
+    address_line1="1 Analytical Way",
+    city="London",
+    state="LDN",
+    postal_code="N1 9GU",
+    country="GB",
+)
+
+
+def make_product(product_id: str = "prod_t", *, price: int = 2999, on_hand: int = 10) -> Product:
+    return Product.create(
+        product_id,
+        name="Teapot",
+        description="Holds tea",
+        price=price,
+        currency="USD",
+        category="kitchen",
+        tags=["tea"],
+        images=["https://example.com/teapot.png"],
+        on_hand=on_hand,
+    )
+
+
+def make_order(order_id: str = "ord_t", lines: list[OrderLine] | None = None) -> Order:
+    return Order.place(
+        order_id,
+        customer_id="usr_c",
+        lines=lines or [OrderLine("prod_t", "Teapot", 2, 2999)],
+        currency="USD",
+        shipping_address=ADDRESS,
+        payment_method="card",
+    )
