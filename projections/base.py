@@ -1,0 +1,32 @@
+"""What a projection is: a name, the tables it owns, and one handler per event it reads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+from projections.changes import Changes, Table
+from projections.events import Event
+
+Handler = Callable[[Event, Changes], None]
+
+
+class Projection:
+    """A read model. Subclasses define `name`, `tables` and methods `on_<EventName>`."""
+
+    name: ClassVar[str]
+    tables: ClassVar[tuple[Table, ...]]
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, Handler] = {
+            attr.removeprefix("on_"): getattr(self, attr)
+            for attr in dir(type(self))
+            if attr.startswith("on_")
+        }
+
+    @property
+    def event_names(self) -> frozenset[str]:
+        return frozenset(self._handlers)
+
+    def handler_for(self, event_name: str) -> Handler | None:
+        return self._handlers.get(event_name)

@@ -1,0 +1,220 @@
+"""A batch of row changes, folded in memory and written with set-based statements.
+
+Handlers describe what an event does to the read tables (`upsert` a whole row, `patch` some
+columns of an existing row, `accumulate` counters into a row that may not exist yet). Changes
+to the same row within a batch fold into one, and each kind of change to a table becomes one
+statement over `jsonb_populate_recordset`, however many rows it touches: a live batch of one
+event and a rebuild batch of fifty thousand take the same code path, so they agree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg import sql
+
+Key = tuple[Any, ...]
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Table:
+    """A read table: its name, primary key, and the columns projections write."""
+
+    name: str
+    key: tuple[str, ...]
+    columns: tuple[str, ...]
+    # Columns that `accumulate` adds up (for counter tables such as daily sales).
+    counters: tuple[str, ...] = ()
+
+    def key_of(self, row: Row) -> Key:
+        return tuple(row[k] for k in self.key)
+
+
+@dataclass
+class _Patch:
+    set: Row = field(default_factory=dict)
+    inc: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class _TableChanges:
+    upserts: dict[Key, Row] = field(default_factory=dict)
+    patches: dict[Key, _Patch] = field(default_factory=dict)
+    accumulations: dict[Key, Row] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.upserts or self.patches or self.accumulations)
+
+
+class Changes:
+    """Row changes for one batch, folded per primary key."""
+
+    def __init__(self) -> None:
+        self._tables: dict[Table, _TableChanges] = {}
+
+    def __bool__(self) -> bool:
+        return any(self._tables.values())
+
+    def _of(self, table: Table) -> _TableChanges:
+        changes = self._tables.get(table)
+        if changes is None:
+            changes = self._tables[table] = _TableChanges()
+        return changes
+
+    def upsert(self, table: Table, row: Row) -> None:
+        """Writes a whole row, replacing any earlier version of it."""
+        changes = self._of(table)
+        key = table.key_of(row)
+        changes.patches.pop(key, None)
+        changes.upserts[key] = dict(row)
+
+    def patch(
+        self, table: Table, key: Key, set: Row | None = None, inc: dict[str, int] | None = None
+    ) -> None:
+        """Sets some columns and adds to others, on a row that already exists."""
+        changes = self._of(table)
+        pending = changes.upserts.get(key)
+        if pending is not None:
+            pending.update(set or {})
+            for column, amount in (inc or {}).items():
+                pending[column] += amount
+            return
+        patch = changes.patches.setdefault(key, _Patch())
+        patch.set.update(set or {})
+        for column, amount in (inc or {}).items():
+            patch.inc[column] = patch.inc.get(column, 0) + amount
+
+    def accumulate(self, table: Table, row: Row) -> None:
+        """Adds the table's counters of `row` into the row with its key, creating it when
+        missing."""
+        changes = self._of(table)
+        key = table.key_of(row)
+        pending = changes.accumulations.get(key)
+        if pending is None:
+            changes.accumulations[key] = dict(row)
+            return
+        for column in table.counters:
+            pending[column] += row[column]
+
+    def merge(self, other: Changes) -> None:
+        """Folds `other` (one event's changes) into this batch, in order."""
+        for table, theirs in other._tables.items():
+            for row in theirs.upserts.values():
+                self.upsert(table, row)
+            for key, patch in theirs.patches.items():
+                self.patch(table, key, patch.set, patch.inc)
+            for row in theirs.accumulations.values():
+                self.accumulate(table, row)
+
+    def flush(self, conn: psycopg.Connection[Any], suffix: str = "") -> int:
+        """Writes every change; `suffix` targets shadow tables during a rebuild. Returns the
+        number of statements executed."""
+        statements = 0
+        with conn.cursor() as cur:
+            for table, changes in self._tables.items():
+                target = sql.Identifier(table.name + suffix)
+                if changes.upserts:
+                    _upsert(cur, table, target, list(changes.upserts.values()))
+                    statements += 1
+                for (set_cols, inc_cols), rows in _group_patches(table, changes.patches).items():
+                    _patch(cur, table, target, set_cols, inc_cols, rows)
+                    statements += 1
+                if changes.accumulations:
+                    _accumulate(cur, table, target, list(changes.accumulations.values()))
+                    statements += 1
+        self._tables.clear()
+        return statements
+
+
+def _json(rows: list[Row]) -> str:
+    return orjson.dumps(rows, default=_encode).decode()
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def _recordset(target: sql.Identifier) -> sql.Composed:
+    return sql.SQL("jsonb_populate_recordset(NULL::{}, %s::jsonb)").format(target)
+
+
+def _upsert(
+    cur: psycopg.Cursor[Any], table: Table, target: sql.Identifier, rows: list[Row]
+) -> None:
+    columns = [c for c in table.columns if c in rows[0]]
+    updates = [c for c in columns if c not in table.key]
+    statement = sql.SQL(
+        "INSERT INTO {target} ({cols}) SELECT {cols} FROM {source} "
+        "ON CONFLICT ({key}) DO UPDATE SET {updates}"
+    ).format(
+        target=target,
+        cols=sql.SQL(", ").join(map(sql.Identifier, columns)),
+        source=_recordset(target),
+        key=sql.SQL(", ").join(map(sql.Identifier, table.key)),
+        updates=sql.SQL(", ").join(
+            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in updates
+        ),
+    )
+    cur.execute(statement, (_json(rows),))
+
+
+def _group_patches(
+    table: Table, patches: dict[Key, _Patch]
+) -> dict[tuple[tuple[str, ...], tuple[str, ...]], list[Row]]:
+    groups: dict[tuple[tuple[str, ...], tuple[str, ...]], list[Row]] = {}
+    for key, patch in patches.items():
+        signature = (tuple(sorted(patch.set)), tuple(sorted(patch.inc)))
+        row = dict(zip(table.key, key, strict=True))
+        row.update(patch.set)
+        row.update(patch.inc)
+        groups.setdefault(signature, []).append(row)
+    return groups
+
+
+def _patch(
+    cur: psycopg.Cursor[Any],
+    table: Table,
+    target: sql.Identifier,
+    set_cols: tuple[str, ...],
+    inc_cols: tuple[str, ...],
+    rows: list[Row],
+) -> None:
+    assignments = [sql.SQL("{0} = v.{0}").format(sql.Identifier(c)) for c in set_cols]
+    assignments += [sql.SQL("{0} = t.{0} + v.{0}").format(sql.Identifier(c)) for c in inc_cols]
+    statement = sql.SQL(
+        "UPDATE {target} AS t SET {assignments} FROM {source} AS v WHERE {match}"
+    ).format(
+        target=target,
+        assignments=sql.SQL(", ").join(assignments),
+        source=_recordset(target),
+        match=sql.SQL(" AND ").join(
+            sql.SQL("t.{0} = v.{0}").format(sql.Identifier(k)) for k in table.key
+        ),
+    )
+    cur.execute(statement, (_json(rows),))
+
+
+def _accumulate(
+    cur: psycopg.Cursor[Any], table: Table, target: sql.Identifier, rows: list[Row]
+) -> None:
+    columns = [c for c in table.columns if c in rows[0]]
+    counters = [c for c in table.counters if c in rows[0]]
+    statement = sql.SQL(
+        "INSERT INTO {target} AS t ({cols}) SELECT {cols} FROM {source} "
+        "ON CONFLICT ({key}) DO UPDATE SET {updates}"
+    ).format(
+        target=target,
+        cols=sql.SQL(", ").join(map(sql.Identifier, columns)),
+        source=_recordset(target),
+        key=sql.SQL(", ").join(map(sql.Identifier, table.key)),
+        updates=sql.SQL(", ").join(
+            sql.SQL("{0} = t.{0} + EXCLUDED.{0}").format(sql.Identifier(c)) for c in counters
+        ),
+    )
+    cur.execute(statement, (_json(rows),))

@@ -1,0 +1,104 @@
+"""The `orders` read model: orders, their lines, and one history row per status change."""
+
+from __future__ import annotations
+
+from projections.base import Projection
+from projections.changes import Changes, Table
+from projections.events import Event
+
+ORDERS = Table(
+    "orders",
+    key=("id",),
+    columns=(
+        "id", "customer_id", "status", "total", "currency", "shipping_address",
+        "payment_method", "payment_intent_id", "carrier", "tracking_number",
+        "created_at", "updated_at",
+    ),
+)  # fmt: skip
+ORDER_ITEMS = Table(
+    "order_items",
+    key=("order_id", "line_no"),
+    columns=("order_id", "line_no", "product_id", "name", "quantity", "unit_price", "subtotal"),
+)
+ORDER_STATUS_HISTORY = Table(
+    "order_status_history",
+    key=("order_id", "version"),
+    columns=("order_id", "version", "status", "at", "actor", "reason"),
+)
+
+
+class OrdersProjection(Projection):
+    name = "orders"
+    tables = (ORDERS, ORDER_ITEMS, ORDER_STATUS_HISTORY)
+
+    def on_OrderPlaced(self, e: Event, changes: Changes) -> None:  # noqa: N802
+        changes.upsert(
+            ORDERS,
+            {
+                "id": e.originator_id,
+                "customer_id": e["customer_id"],
+                "status": "pending",
+                "total": e["total"],
+                "currency": e["currency"],
+                "shipping_address": e["shipping_address"],
+                "payment_method": e["payment_method"],
+                "payment_intent_id": None,
+                "carrier": None,
+                "tracking_number": None,
+                "created_at": e.timestamp,
+                "updated_at": e.timestamp,
+            },
+        )
+        for line_no, item in enumerate(e["items"], start=1):
+            changes.upsert(
+                ORDER_ITEMS,
+                {
+                    "order_id": e.originator_id,
+                    "line_no": line_no,
+                    "product_id": item["product_id"],
+                    "name": item["name"],
+                    "quantity": item["quantity"],
+                    "unit_price": item["unit_price"],
+                    "subtotal": item["subtotal"],
+                },
+            )
+        self._history(e, changes, "pending", e["customer_id"])
+
+    def on_OrderConfirmed(self, e: Event, changes: Changes) -> None:  # noqa: N802
+        self._status(e, changes, "confirmed", payment_intent_id=e["payment_intent_id"])
+
+    def on_OrderProcessingStarted(self, e: Event, changes: Changes) -> None:  # noqa: N802
+        self._status(e, changes, "processing")
+
+    def on_OrderShipped(self, e: Event, changes: Changes) -> None:  # noqa: N802
+        self._status(
+            e, changes, "shipped", carrier=e["carrier"], tracking_number=e["tracking_number"]
+        )
+
+    def on_OrderDelivered(self, e: Event, changes: Changes) -> None:  # noqa: N802
+        self._status(e, changes, "delivered")
+
+    def on_OrderCancelled(self, e: Event, changes: Changes) -> None:  # noqa: N802
+        self._status(e, changes, "cancelled")
+
+    def on_OrderRefunded(self, e: Event, changes: Changes) -> None:  # noqa: N802
+        self._status(e, changes, "refunded")
+
+    def _status(self, e: Event, changes: Changes, status: str, **values: object) -> None:
+        changes.patch(
+            ORDERS, (e.originator_id,), set={**values, "status": status, "updated_at": e.timestamp}
+        )
+        self._history(e, changes, status, e["actor"])
+
+    def _history(self, e: Event, changes: Changes, status: str, actor: str) -> None:
+        changes.upsert(
+            ORDER_STATUS_HISTORY,
+            {
+                "order_id": e.originator_id,
+                "version": e.version,
+                "status": status,
+                "at": e.timestamp,
+                "actor": actor,
+                "reason": e.data.get("reason"),
+            },
+        )

@@ -1,0 +1,72 @@
+"""The `products` read model: the catalog as the API lists and shows it."""
+
+from __future__ import annotations
+
+from projections.base import Projection
+from projections.changes import Changes, Table
+from projections.events import Event
+
+PRODUCTS = Table(
+    "products",
+    key=("id",),
+    columns=(
+        "id", "name", "description", "price", "currency", "category", "tags", "images",
+        "on_hand", "reserved", "status", "created_at", "updated_at",
+    ),
+)  # fmt: skip
+
+
+class ProductsProjection(Projection):
+    name = "products"
+    tables = (PRODUCTS,)
+
+    def on_ProductCreated(self, e: Event, changes: Changes) -> None:  # noqa: N802
+        changes.upsert(
+            PRODUCTS,
+            {
+                "id": e.originator_id,
+                "name": e["name"],
+                "description": e["description"],
+                "price": e["price"],
+                "currency": e["currency"],
+                "category": e["category"],
+                "tags": e["tags"],
+                "images": e["images"],
+                "on_hand": e["on_hand"],
+                "reserved": 0,
+                "status": "active",
+                "created_at": e.timestamp,
+                "updated_at": e.timestamp,
+            },
+        )
+
+    def on_ProductUpdated(self, e: Event, changes: Changes) -> None:  # noqa: N802
+        details = {k: e[k] for k in ("name", "description", "category", "tags", "images")}
+        self._set(e, changes, **details)
+
+    def on_PriceChanged(self, e: Event, changes: Changes) -> None:  # noqa: N802
+        self._set(e, changes, price=e["price"])
+
+    def on_StockReceived(self, e: Event, changes: Changes) -> None:  # noqa: N802
+        self._stock(e, changes)
+
+    def on_StockAdjusted(self, e: Event, changes: Changes) -> None:  # noqa: N802
+        self._stock(e, changes)
+
+    def on_StockReserved(self, e: Event, changes: Changes) -> None:  # noqa: N802
+        self._stock(e, changes)
+
+    def on_StockReleased(self, e: Event, changes: Changes) -> None:  # noqa: N802
+        self._stock(e, changes)
+
+    def on_StockShipped(self, e: Event, changes: Changes) -> None:  # noqa: N802
+        self._stock(e, changes)
+
+    def on_ProductDiscontinued(self, e: Event, changes: Changes) -> None:  # noqa: N802
+        self._set(e, changes, status="discontinued")
+
+    def _stock(self, e: Event, changes: Changes) -> None:
+        self._set(e, changes, on_hand=e["on_hand"], reserved=e["reserved"])
+
+    def _set(self, e: Event, changes: Changes, **values: object) -> None:
+        changes.patch(PRODUCTS, (e.originator_id,), set={**values, "updated_at": e.timestamp})

@@ -1,0 +1,102 @@
+"""The SQL the projectors run against the event store and their tracking tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from projections.events import EVENT_COLUMNS, Event, decode
+
+# The channel the projectors announce progress on: payload '<projection>:<position>'.
+PROGRESS_CHANNEL = "ledger_projections"
+# The channel the library's recorder notifies on every append.
+EVENTS_CHANNEL = "ledger_events"
+# First half of each projection's advisory-lock key; the second is hashtext(name).
+ADVISORY_CLASS = 7_355_608
+
+Conn = psycopg.Connection[Any]
+
+
+def read_events(conn: Conn, after: int, limit: int, upto: int | None = None) -> list[Event]:
+    """Up to `limit` events after position `after` (and at most `upto`), in store order."""
+    if upto is None:
+        rows = conn.execute(
+            f"SELECT {EVENT_COLUMNS} FROM ledger_events "  # noqa: S608 - constant columns
+            "WHERE notification_id > %s ORDER BY notification_id LIMIT %s",
+            (after, limit),
+        ).fetchall()
+    else:
+        rows = conn.execute(
+            f"SELECT {EVENT_COLUMNS} FROM ledger_events "  # noqa: S608 - constant columns
+            "WHERE notification_id > %s AND notification_id <= %s "
+            "ORDER BY notification_id LIMIT %s",
+            (after, upto, limit),
+        ).fetchall()
+    return [decode(row) for row in rows]
+
+
+def read_event(conn: Conn, position: int) -> Event | None:
+    row = conn.execute(
+        f"SELECT {EVENT_COLUMNS} FROM ledger_events WHERE notification_id = %s",  # noqa: S608
+        (position,),
+    ).fetchone()
+    return decode(row) if row else None
+
+
+def head(conn: Conn) -> int:
+    """The store's last position (0 when empty)."""
+    row = conn.execute("SELECT coalesce(max(notification_id), 0) FROM ledger_events").fetchone()
+    return int(row[0]) if row else 0
+
+
+def lock_position(conn: Conn, name: str) -> int:
+    """Locks the projection's tracking row for this transaction and returns its position.
+
+    Every writer of a projection takes this lock first, so a live worker, a retry of dead
+    letters and a rebuild's swap never apply the same events twice."""
+    conn.execute(
+        "INSERT INTO projection_positions (name) VALUES (%s) ON CONFLICT (name) DO NOTHING",
+        (name,),
+    )
+    row = conn.execute(
+        "SELECT position FROM projection_positions WHERE name = %s FOR UPDATE", (name,)
+    ).fetchone()
+    if row is None:  # pragma: no cover - inserted just above
+        raise RuntimeError(f"projection {name} has no tracking row")
+    return int(row[0])
+
+
+def save_position(conn: Conn, name: str, position: int) -> None:
+    """Records the new position and tells listeners (delivered when the transaction commits)."""
+    conn.execute(
+        "UPDATE projection_positions SET position = %s, updated_at = now() WHERE name = %s",
+        (position, name),
+    )
+    conn.execute("SELECT pg_notify(%s, %s)", (PROGRESS_CHANNEL, f"{name}:{position}"))
+
+
+def parked_aggregates(conn: Conn, projection: str) -> set[str]:
+    rows = conn.execute(
+        "SELECT DISTINCT originator_id FROM projection_dead_letters WHERE projection = %s",
+        (projection,),
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def park(conn: Conn, projection: str, event: Event, error: str) -> None:
+    conn.execute(
+        "INSERT INTO projection_dead_letters "
+        "(projection, position, originator_id, originator_version, topic, error) "
+        "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (projection, position) "
+        "DO UPDATE SET error = EXCLUDED.error, parked_at = now()",
+        (projection, event.position, event.originator_id, event.version, event.name, error[:2000]),
+    )
+
+
+def try_lead(conn: Conn, name: str) -> bool:
+    """Takes the projection's session advisory lock if no other worker holds it."""
+    row = conn.execute(
+        "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (ADVISORY_CLASS, name)
+    ).fetchone()
+    return bool(row and row[0])

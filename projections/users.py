@@ -1,0 +1,31 @@
+"""The `users` read model: what login and /auth/me read."""
+
+from __future__ import annotations
+
+from projections.base import Projection
+from projections.changes import Changes, Table
+from projections.events import Event
+
+USERS = Table(
+    "users",
+    key=("id",),
+    columns=("id", "name", "email", "password_hash", "role", "created_at"),
+)
+
+
+class UsersProjection(Projection):
+    name = "users"
+    tables = (USERS,)
+
+    def on_UserRegistered(self, e: Event, changes: Changes) -> None:  # noqa: N802
+        changes.upsert(
+            USERS,
+            {
+                "id": e.originator_id,
+                "name": e["name"],
+                "email": e["email"],
+                "password_hash": e["password_hash"],
+                "role": e["role"],
+                "created_at": e.timestamp,
+            },
+        )
