@@ -57,7 +57,9 @@ def test_every_alert_has_a_unit_test() -> None:
 
 
 @pytest.mark.parametrize("rule", _alerts(), ids=lambda rule: rule["alert"])
-def test_alert_names_real_metrics_and_labels(rule: dict[str, Any], metrics: MetricCatalogue) -> None:
+def test_alert_names_real_metrics_and_labels(
+    rule: dict[str, Any], metrics: MetricCatalogue
+) -> None:
     assert metrics.unknown_metrics(rule["expr"]) == set()
     assert metrics.unknown_labels(rule["expr"]) == set()
 
