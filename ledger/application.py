@@ -247,7 +247,7 @@ class Ledger(Application[str]):
 
     def _get(self, kind: type[A], aggregate_id: str) -> A:
         try:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate: object = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             raise NotFoundError(f"{_noun(kind)} {aggregate_id} not found") from None
         if not isinstance(aggregate, kind):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from eventsourcing.persistence import Environment
+from eventsourcing.utils import Environment
 from eventsourcing.postgres import PostgresFactory
 from psycopg.conninfo import conninfo_to_dict
 

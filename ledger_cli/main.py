@@ -10,7 +10,8 @@ import typer
 from ledger.database import DatabaseError
 from ledger.domain.errors import DomainError
 from ledger.settings import SettingsError
-from ledger_cli import db, demo, dev, serve, users
+from ledger_cli import db, demo, dev, projections, serve, users
+from projections.registry import UnknownProjectionError
 
 app = typer.Typer(
     name="ledger",
@@ -24,6 +25,8 @@ app.add_typer(users.app, name="users")
 app.add_typer(demo.app, name="demo")
 app.command("dev")(dev.dev)
 app.command("serve")(serve.serve)
+app.add_typer(projections.projector_app, name="projector")
+app.add_typer(projections.projections_app, name="projections")
 
 EXIT_FAILURE = 1
 
@@ -35,11 +38,11 @@ def main() -> None:
         app()
     except SettingsError as exc:
         _fail(f"configuration error: {exc}")
-    except (DatabaseError, DomainError) as exc:
+    except (DatabaseError, DomainError, UnknownProjectionError) as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
         _fail("interrupted")
-    except Exception as exc:  # noqa: BLE001 - the CLI's promise is one line, never a traceback
+    except Exception as exc:
         _fail(f"{type(exc).__name__}: {exc}")
 
 

@@ -1,0 +1,112 @@
+"""Where each projection stands: position, head of the store, lag, state and dead letters.
+
+The CLI (`ledger projections status`), the API (`GET /projections`, `/health/ready`) and the
+workers' Prometheus gauges all read these same figures."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import psycopg
+
+from projections.registry import PROJECTIONS
+from projections.store import ADVISORY_CLASS
+
+STALLED_AFTER_SECONDS = 30.0
+
+# One row per projection: its tracking row, dead letters, whether a worker holds its
+# advisory lock, how many events it is behind (capped, so a far-behind projection stays cheap
+# to count), the state of its oldest pending event (for the lag in seconds), and the head.
+_STATUS = """
+SELECT n.name, coalesce(p.position, 0), p.updated_at, p.rebuild_started_at,
+       p.rebuild_position, p.rebuild_target,
+       (SELECT count(*) FROM projection_dead_letters d WHERE d.projection = n.name),
+       EXISTS (
+           SELECT 1 FROM pg_locks l
+           WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %(cls)s::bigint::oid
+             AND l.objid = (hashtext(n.name)::bigint & 4294967295)::oid AND l.objsubid = 2
+       ),
+       (SELECT count(*) FROM (
+            SELECT 1 FROM ledger_events e
+            WHERE e.notification_id > coalesce(p.position, 0) LIMIT 10000000) behind),
+       (SELECT e.state FROM ledger_events e WHERE e.notification_id > coalesce(p.position, 0)
+        ORDER BY e.notification_id LIMIT 1),
+       (SELECT coalesce(max(notification_id), 0) FROM ledger_events)
+FROM unnest(%(names)s::text[]) WITH ORDINALITY AS n(name, ord)
+LEFT JOIN projection_positions p ON p.name = n.name
+ORDER BY n.ord
+"""
+
+
+@dataclass(frozen=True)
+class ProjectionStatus:
+    name: str
+    position: int
+    head: int
+    lag_events: int
+    lag_seconds: float
+    state: str
+    dead_letters: int
+    updated_at: datetime | None
+    rebuild_position: int | None
+    rebuild_target: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["updated_at"] = self.updated_at.isoformat() if self.updated_at else None
+        return data
+
+
+def _event_age(state: bytes | memoryview | None, now: datetime) -> float:
+    if state is None:
+        return 0.0
+    stamp = orjson.loads(bytes(state))["timestamp"]
+    at = datetime.fromisoformat(stamp["_data_"] if isinstance(stamp, dict) else stamp)
+    return max(0.0, (now - at).total_seconds())
+
+
+def _from_row(row: tuple[Any, ...], now: datetime) -> ProjectionStatus:
+    (name, position, updated_at, rebuild_started_at, rebuild_position, rebuild_target,
+     dead_letters, active, lag_events, oldest_state, head) = row  # fmt: skip
+    lag_seconds = _event_age(oldest_state, now)
+    if rebuild_started_at is not None:
+        state = "rebuilding"
+    elif lag_events and lag_seconds > STALLED_AFTER_SECONDS:
+        state = "stalled"
+    elif active:
+        state = "running"
+    else:
+        state = "stopped" if lag_events else "idle"
+    return ProjectionStatus(
+        name=name,
+        position=int(position),
+        head=int(head),
+        lag_events=int(lag_events),
+        lag_seconds=round(lag_seconds, 3),
+        state=state,
+        dead_letters=int(dead_letters),
+        updated_at=updated_at,
+        rebuild_position=rebuild_position,
+        rebuild_target=rebuild_target,
+    )
+
+
+def _params() -> dict[str, Any]:
+    return {"cls": ADVISORY_CLASS, "names": list(PROJECTIONS)}
+
+
+def read_status(conn: psycopg.Connection[Any]) -> list[ProjectionStatus]:
+    """Every projection's status (synchronous: the CLI and the workers)."""
+    rows = conn.execute(_STATUS, _params()).fetchall()
+    now = datetime.now(UTC)
+    return [_from_row(row, now) for row in rows]
+
+
+async def read_status_async(conn: psycopg.AsyncConnection[Any]) -> list[dict[str, Any]]:
+    """Every projection's status as JSON-ready dicts (the API)."""
+    rows = await (await conn.execute(_STATUS, _params())).fetchall()
+    now = datetime.now(UTC)
+    return [_from_row(row, now).as_dict() for row in rows]
