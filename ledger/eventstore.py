@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from eventsourcing.utils import Environment
 from eventsourcing.postgres import PostgresFactory
+from eventsourcing.utils import Environment
 from psycopg.conninfo import conninfo_to_dict
 
 from ledger.settings import Settings
