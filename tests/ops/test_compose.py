@@ -86,7 +86,11 @@ def test_runs_every_process_of_the_ledger(config: dict[str, Any]) -> None:
     # loopback only (test_publishes_only_on_loopback).
     serve = ["ledger", "serve", "--host", "0.0.0.0", "--port", "8000"]  # noqa: S104
     assert services["api"]["command"][:6] == serve
-    assert services["projector"]["command"][:3] == ["ledger", "projector", "run"]
+    # Prometheus scrapes the projector from its own container, so not on loopback; the
+    # port is not published outside the compose network.
+    project = ["ledger", "projector", "run", "--metrics-host", "0.0.0.0"]  # noqa: S104
+    assert services["projector"]["command"] == [*project, "--metrics-port", "9100"]
+    assert "ports" not in services["projector"]
 
 
 def test_postgres_and_redis_are_healthchecked_and_persistent(config: dict[str, Any]) -> None:
