@@ -10,7 +10,7 @@ import typer
 from ledger.database import DatabaseError
 from ledger.domain.errors import DomainError
 from ledger.settings import SettingsError
-from ledger_cli import db, demo, dev, projections, serve, users
+from ledger_cli import db, demo, dev, projections, report, serve, users
 from projections.registry import UnknownProjectionError
 
 app = typer.Typer(
@@ -27,6 +27,7 @@ app.command("dev")(dev.dev)
 app.command("serve")(serve.serve)
 app.add_typer(projections.projector_app, name="projector")
 app.add_typer(projections.projections_app, name="projections")
+app.add_typer(report.app, name="report")
 
 EXIT_FAILURE = 1
 

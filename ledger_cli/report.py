@@ -1,0 +1,135 @@
+"""`ledger report sales|top-products|inventory`: the report endpoints' tables in a terminal.
+
+The queries are the API's own (api.views.reports) over the projection tables, so the CLI and
+the HTTP reports cannot disagree."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+
+import psycopg
+import typer
+from psycopg.rows import dict_row
+from rich.console import Console
+from rich.table import Table
+
+from api.views import reports
+from ledger.domain import format_minor
+from ledger_cli import context
+
+app = typer.Typer(help="Reports from the projection tables.", no_args_is_help=True)
+DEFAULT_DAYS = 30
+MONEY = ("gross", "refunds", "net", "revenue", "price", "stock_value")
+
+
+class Format(StrEnum):
+    TABLE = "table"
+    CSV = "csv"
+    JSON = "json"
+
+
+class Granularity(StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+class RankBy(StrEnum):
+    REVENUE = "revenue"
+    QUANTITY = "quantity"
+
+
+FormatOption = Annotated[Format, typer.Option("--format", help="table, csv or json.")]
+FromOption = Annotated[
+    datetime | None, typer.Option("--from", formats=["%Y-%m-%d"], help="First day (UTC).")
+]
+ToOption = Annotated[
+    datetime | None, typer.Option("--to", formats=["%Y-%m-%d"], help="Last day (UTC).")
+]
+
+
+def _period(start: datetime | None, end: datetime | None) -> tuple[date, date]:
+    last = end.date() if end else datetime.now(UTC).date()
+    first = start.date() if start else last - timedelta(days=DEFAULT_DAYS)
+    if first > last:
+        raise typer.BadParameter("--from is after --to")
+    return first, last
+
+
+def _query(run: Callable[[psycopg.AsyncConnection[Any]], Awaitable[Any]]) -> Any:
+    async def go() -> Any:
+        async with await psycopg.AsyncConnection.connect(
+            context.url(), row_factory=dict_row
+        ) as conn:
+            return await run(conn)
+
+    return asyncio.run(go())
+
+
+def _emit(rows: list[dict[str, Any]], columns: list[str], fmt: Format) -> None:
+    currency = context.settings().ledger_currency
+    shown = [
+        {c: format_minor(int(r[c]), currency) if c in MONEY else r[c] for c in columns}
+        for r in rows
+    ]
+    if fmt is Format.JSON:
+        typer.echo(json.dumps(shown, indent=2, default=str))
+    elif fmt is Format.CSV:
+        writer = csv.DictWriter(sys.stdout, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(shown)
+    else:
+        table = Table(*columns)
+        for row in shown:
+            table.add_row(*(str(row[c]) for c in columns))
+        Console().print(table)
+
+
+@app.command()
+def sales(
+    start: FromOption = None,
+    end: ToOption = None,
+    granularity: Annotated[Granularity, typer.Option(help="day, week or month.")] = Granularity.DAY,
+    fmt: FormatOption = Format.TABLE,
+) -> None:
+    """Orders, items, gross, refunds and net per period (confirmed orders, UTC days)."""
+    first, last = _period(start, end)
+    rows = _query(lambda conn: reports.sales(conn, first, last, granularity.value))
+    for row in rows:
+        row["net"] = int(row["gross"]) - int(row["refunds"])
+    _emit(rows, ["period", "orders", "items", "gross", "refunds", "net"], fmt)
+
+
+@app.command("top-products")
+def top_products(
+    start: FromOption = None,
+    end: ToOption = None,
+    by: Annotated[RankBy, typer.Option(help="revenue or quantity.")] = RankBy.REVENUE,
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 10,
+    fmt: FormatOption = Format.TABLE,
+) -> None:
+    """Best sellers by revenue or quantity."""
+    first, last = _period(start, end)
+    rows = _query(lambda conn: reports.top_products(conn, first, last, by.value, limit))
+    _emit(rows, ["product_id", "name", "quantity", "revenue"], fmt)
+
+
+@app.command()
+def inventory(
+    low_stock_below: Annotated[int | None, typer.Option(min=0)] = None,
+    fmt: FormatOption = Format.TABLE,
+) -> None:
+    """Per product: on hand, reserved, available and stock value."""
+    rows, _ = _query(lambda conn: reports.inventory(conn, low_stock_below, 10_000, 0))
+    _emit(
+        rows,
+        ["product_id", "name", "on_hand", "reserved", "available", "price", "stock_value"],
+        fmt,
+    )
