@@ -1,0 +1,137 @@
+"""The app factory: routes, error envelopes, middleware, and the lifespan that opens (and
+closes) the write side, the read pool, the projection listener and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+from redis.asyncio import Redis
+
+from api.cache import ResponseCache
+from api.errors import install_error_handlers
+from api.middleware import RequestMiddleware
+from api.positions import ProjectionPositions
+from api.ratelimit import RateLimiter
+from api.routes import auth, ops, orders, products, reports
+from api.state import ApiState
+from api.views import ReadPool
+from ledger import database
+from ledger.application import Ledger
+from ledger.eventstore import session_options
+from ledger.logs import get_logger
+from ledger.metrics import DB_POOL
+from ledger.settings import Settings
+
+POOL_GAUGE_SECONDS = 5.0
+log = get_logger("ledger.api")
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The HTTP API for `settings`; its resources open when the app starts."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = await _open(settings)
+        app.state.api = state
+        gauges = asyncio.create_task(_pool_gauges(state), name="pool-gauges")
+        log.info("api started", currency=settings.ledger_currency, env=settings.ledger_env.value)
+        try:
+            yield
+        finally:
+            gauges.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await gauges
+            await _close(state)
+
+    app = FastAPI(
+        title="The ledger",
+        version="1.0.0",
+        description="An event-sourced order ledger: catalog, orders, reports.",
+        lifespan=lifespan,
+        redirect_slashes=False,
+    )
+    install_error_handlers(app, settings.ledger_currency)
+    for router in (auth.router, products.router, orders.router, reports.router, ops.router):
+        app.include_router(router)
+    app.include_router(ops.root_router)
+    if settings.ledger_cors_origins.strip():
+        origins = [o.strip() for o in settings.ledger_cors_origins.split(",") if o.strip()]
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Prefer",
+                           "X-Request-ID", "X-Ledger-Consistency"],
+            expose_headers=["X-Request-ID", "X-Ledger-Position", "X-Ledger-Stale",
+                            "Idempotent-Replayed", "Retry-After"],
+        )  # fmt: skip
+    app.add_middleware(RequestMiddleware, slow_request_ms=settings.ledger_slow_request_ms)
+    return app
+
+
+async def _open(settings: Settings) -> ApiState:
+    url = await asyncio.to_thread(database.database_url, settings)
+    size = settings.ledger_db_pool_size
+    pool: ReadPool = AsyncConnectionPool(
+        url,
+        min_size=1,
+        max_size=size,
+        kwargs={"autocommit": True, "row_factory": dict_row, "options": session_options(settings)},
+        timeout=10,
+        name="read",
+        open=False,
+    )
+    await pool.open(wait=False)
+    ledger = await asyncio.to_thread(Ledger, settings, url, size)
+    positions = ProjectionPositions(url, pool)
+    await positions.start()
+    redis = (
+        Redis.from_url(settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        if settings.redis_url
+        else None
+    )
+    return ApiState(
+        settings=settings,
+        ledger=ledger,
+        commands=ThreadPoolExecutor(max_workers=size, thread_name_prefix="command"),
+        hashing=ThreadPoolExecutor(
+            max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="argon2"
+        ),
+        pool=pool,
+        positions=positions,
+        redis=redis,
+        limiter=RateLimiter(redis),
+        cache=ResponseCache(redis),
+    )
+
+
+async def _close(state: ApiState) -> None:
+    await state.positions.stop()
+    state.commands.shutdown(wait=True)
+    state.hashing.shutdown(wait=True)
+    await asyncio.to_thread(state.ledger.close)
+    await state.pool.close()
+    if state.redis is not None:
+        await state.redis.aclose()  # type: ignore[attr-defined]  # stubs predate aclose
+
+
+async def _pool_gauges(state: ApiState) -> None:
+    """Keeps the pool gauges current, so every worker reports its own."""
+    while True:
+        stats = state.pool.get_stats()
+        DB_POOL.labels("read", "size").set(stats.get("pool_size", 0))
+        DB_POOL.labels("read", "idle").set(stats.get("pool_available", 0))
+        DB_POOL.labels("read", "waiting").set(stats.get("requests_waiting", 0))
+        write = state.ledger.recorder.datastore.pool.get_stats()  # type: ignore[attr-defined]
+        DB_POOL.labels("write", "size").set(write.get("pool_size", 0))
+        DB_POOL.labels("write", "idle").set(write.get("pool_available", 0))
+        DB_POOL.labels("write", "waiting").set(write.get("requests_waiting", 0))
+        await asyncio.sleep(POOL_GAUGE_SECONDS)

@@ -1,0 +1,114 @@
+"""Running commands and reading consistently.
+
+Commands call the synchronous `Ledger` in a bounded thread pool (its size is the write pool's),
+then, unless the client sent `Prefer: respond-async`, wait until the projections serving the
+touched resource reach the command's position (read your writes). GETs honour
+`X-Ledger-Consistency: N` the same way, flagging a timed-out wait with `X-Ledger-Stale: true`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Header, Request, Response
+from pydantic import BaseModel
+
+from api.state import ApiState, State
+from ledger.application import Ledger
+from ledger.commands import CommandResult
+
+POSITION_HEADER = "X-Ledger-Position"
+STALE_HEADER = "X-Ledger-Stale"
+MAX_POSITION = 2**63 - 1
+
+
+def respond(
+    model: BaseModel, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """The JSON response of an envelope model."""
+    return Response(
+        content=model.model_dump_json(),
+        status_code=status_code,
+        headers=headers,
+        media_type="application/json",
+    )
+
+
+@dataclass(frozen=True)
+class Settled:
+    """A command's outcome as the response reports it."""
+
+    result: CommandResult
+    fresh: bool
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class Commands:
+    """A route's access to the write side (a FastAPI dependency)."""
+
+    def __init__(self, state: State, request: Request) -> None:
+        self.state = state
+        self.respond_async = "respond-async" in request.headers.get("prefer", "").lower()
+
+    async def run(self, command: Callable[[Ledger], CommandResult]) -> CommandResult:
+        loop = asyncio.get_running_loop()
+        # Copying the context keeps the request id on the command's own log line.
+        context = contextvars.copy_context()
+        return await loop.run_in_executor(
+            self.state.commands, context.run, command, self.state.ledger
+        )
+
+    async def settle(self, result: CommandResult, projections: Iterable[str]) -> Settled:
+        """Waits (bounded) for `projections` to reach the command, unless asked not to."""
+        names = tuple(projections)
+        positions = self.state.positions
+        if self.respond_async:
+            fresh = positions.reached(names, result.position)
+        else:
+            timeout = self.state.settings.ledger_consistency_timeout
+            fresh = await positions.wait(names, result.position, timeout)
+        headers = {POSITION_HEADER: str(result.position)}
+        if not fresh and not self.respond_async:
+            headers[STALE_HEADER] = "true"
+        return Settled(result, fresh, headers)
+
+
+CommandsDep = Annotated[Commands, Depends(Commands)]
+
+
+@dataclass(frozen=True)
+class Consistency:
+    """What a GET's consistency wait gave: headers to send back."""
+
+    headers: dict[str, str]
+
+
+def consistent_with(*projections: str) -> Callable[..., object]:
+    """A dependency that honours X-Ledger-Consistency for the projections a GET reads."""
+
+    async def wait(
+        state: State,
+        x_ledger_consistency: Annotated[
+            int | None,
+            Header(
+                ge=0,
+                le=MAX_POSITION,
+                description="Wait until the data reflects this store position "
+                "(an X-Ledger-Position from a command).",
+            ),
+        ] = None,
+    ) -> Consistency:
+        return await _wait(state, projections, x_ledger_consistency)
+
+    return wait
+
+
+async def _wait(state: ApiState, projections: tuple[str, ...], position: int | None) -> Consistency:
+    if position is None:
+        return Consistency({})
+    timeout = state.settings.ledger_consistency_timeout
+    fresh = await state.positions.wait(projections, position, timeout)
+    return Consistency({} if fresh else {STALE_HEADER: "true"})

@@ -1,0 +1,150 @@
+"""The one place where failures become HTTP: domain errors, API errors, validation errors,
+unknown routes and unreachable databases, each as the error envelope with a stable code.
+
+Unexpected exceptions are turned into a 500 by the request middleware (`api.middleware`), so
+that response too carries the request id and never a stack trace."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import psycopg_pool
+from eventsourcing.persistence import PersistenceError
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ledger.domain import format_minor
+from ledger.domain.errors import DomainError
+
+STATUS_BY_CODE = {
+    "VALIDATION_ERROR": 422,
+    "NOT_FOUND": 404,
+    "CONFLICT": 409,
+    "INSUFFICIENT_STOCK": 409,
+    "PRICE_CHANGED": 409,
+    "INVALID_TRANSITION": 409,
+    "SERVICE_UNAVAILABLE": 503,
+    "UNAUTHORIZED": 401,
+    "FORBIDDEN": 403,
+    "IDEMPOTENCY_KEY_REUSED": 422,
+    "RATE_LIMITED": 429,
+    "PAYLOAD_TOO_LARGE": 413,
+    "METHOD_NOT_ALLOWED": 405,
+    "INTERNAL_ERROR": 500,
+}
+_CODE_BY_STATUS = {
+    400: "VALIDATION_ERROR",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    422: "VALIDATION_ERROR",
+    429: "RATE_LIMITED",
+}
+
+
+class ApiError(Exception):
+    """A failure the HTTP layer itself decides (authentication, rate limits, idempotency)."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = STATUS_BY_CODE[code]
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = {"success": False, "error": {"code": code, "message": message, "details": details}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def render(exc: Exception, currency: str) -> JSONResponse:
+    """The error envelope for any exception the handlers know; anything else is a 500."""
+    if isinstance(exc, ApiError):
+        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
+    if isinstance(exc, DomainError):
+        status = STATUS_BY_CODE.get(exc.code, 409)
+        headers = {"Retry-After": "1"} if status == 503 else None
+        return error_response(
+            status, exc.code, exc.message, _domain_details(exc, currency), headers
+        )
+    if isinstance(exc, RequestValidationError):
+        return error_response(
+            422, "VALIDATION_ERROR", "the request is not valid", _validation_details(exc)
+        )
+    if isinstance(exc, StarletteHTTPException):
+        code = _CODE_BY_STATUS.get(exc.status_code, "VALIDATION_ERROR")
+        message = "no such resource" if exc.status_code == 404 else str(exc.detail)
+        return error_response(exc.status_code, code, message, None, dict(exc.headers or {}))
+    if isinstance(exc, psycopg.DataError):
+        # A value PostgreSQL refuses (out of range, invalid text): the client's input.
+        return error_response(422, "VALIDATION_ERROR", "a value is out of range or invalid")
+    if isinstance(exc, psycopg.OperationalError | psycopg_pool.PoolTimeout | PersistenceError):
+        return error_response(
+            503,
+            "SERVICE_UNAVAILABLE",
+            "the database is unavailable, try again",
+            headers={"Retry-After": "1"},
+        )
+    return error_response(500, "INTERNAL_ERROR", "an unexpected error occurred")
+
+
+def _domain_details(exc: DomainError, currency: str) -> Any:
+    details = exc.details
+    if exc.code == "PRICE_CHANGED" and isinstance(details, dict):
+        # The domain speaks minor units; clients see decimal strings.
+        return {
+            key: format_minor(value, currency)
+            if key in {"expected", "current"} and isinstance(value, int)
+            else value
+            for key, value in details.items()
+        }
+    return details
+
+
+def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
+    # Only location, message and type: echoing the input could echo a password.
+    return [
+        {
+            "loc": [str(part) for part in error.get("loc", ())],
+            "msg": str(error.get("msg", "")),
+            "type": str(error.get("type", "")),
+        }
+        for error in exc.errors()
+    ]
+
+
+def install_error_handlers(app: FastAPI, currency: str) -> None:
+    """Registers the envelope for every known kind of failure."""
+
+    async def handle(_: Request, exc: Exception) -> JSONResponse:
+        return render(exc, currency)
+
+    for kind in (
+        ApiError,
+        DomainError,
+        RequestValidationError,
+        StarletteHTTPException,
+        psycopg.Error,
+        psycopg_pool.PoolTimeout,
+        PersistenceError,
+    ):
+        app.add_exception_handler(kind, handle)

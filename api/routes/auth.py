@@ -1,0 +1,112 @@
+"""/auth: register, login, refresh, me."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from api.commands import CommandsDep, Consistency, consistent_with, respond
+from api.errors import ApiError
+from api.idempotency import idempotent
+from api.routes import API_PREFIX
+from api.schemas.auth import LoginIn, RefreshIn, RegisteredOut, RegisterIn, TokensOut, UserOut
+from api.schemas.common import Envelope, error_responses
+from api.security import CurrentUser
+from api.state import State
+from api.tokens import issue_tokens, rotate_tokens
+from api.views.users import user_by_email, user_by_id
+from ledger.commands import RegisterUser
+from ledger.domain import Role
+from ledger.domain.users import normalise_email
+from ledger.passwords import check_policy, hash_password, verify_password
+
+router = APIRouter(prefix=f"{API_PREFIX}/auth", tags=["auth"])
+USERS = ("users",)
+UsersRead = Annotated[Consistency, Depends(consistent_with(*USERS))]
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+@router.post(
+    "/register",
+    status_code=201,
+    response_model=Envelope[RegisteredOut],
+    responses=error_responses(409, 413, 429),
+)
+async def register(
+    body: RegisterIn, request: Request, state: State, commands: CommandsDep
+) -> Response:
+    """Create a customer account."""
+    await state.limiter.hit(
+        "auth-address", client_address(request), state.settings.auth_address_rate
+    )
+    check_policy(body.password)
+
+    async def execute() -> Response:
+        password_hash = await asyncio.get_running_loop().run_in_executor(
+            state.hashing, hash_password, body.password
+        )
+        command = RegisterUser(name=body.name, email=body.email, password_hash=password_hash)
+        result = await commands.run(lambda ledger: ledger.register_user(command))
+        settled = await commands.settle(result, USERS)
+        user = RegisteredOut(
+            id=result.aggregate_id,
+            name=body.name,
+            email=normalise_email(body.email),
+            role=Role.CUSTOMER.value,
+        )
+        return respond(
+            Envelope(message="User registered successfully", data=user), 201, settled.headers
+        )
+
+    scope = f"addr:{client_address(request)}"
+    return await idempotent(request, state.pool, scope, state.settings.ledger_currency, execute)
+
+
+@router.post("/login", response_model=Envelope[TokensOut], responses=error_responses(401, 413, 429))
+async def login(body: LoginIn, request: Request, state: State) -> Response:
+    """Sign in with email and password; returns an access and a refresh token."""
+    settings = state.settings
+    email = normalise_email(body.email)
+    await state.limiter.hit("auth-address", client_address(request), settings.auth_address_rate)
+    await state.limiter.check("login-email", email, settings.login_rate)
+    async with state.pool.connection() as conn:
+        user = await user_by_email(conn, email)
+    password_hash = user["password_hash"] if user else None
+    valid = await asyncio.get_running_loop().run_in_executor(
+        state.hashing, verify_password, password_hash, body.password
+    )
+    if not valid or user is None:
+        await state.limiter.add("login-email", email, settings.login_rate)
+        raise ApiError("UNAUTHORIZED", "invalid email or password")
+    async with state.pool.connection() as conn:
+        tokens = await issue_tokens(conn, settings, user["id"], user["role"])
+    return respond(Envelope(message="Signed in", data=tokens))
+
+
+@router.post("/refresh", response_model=Envelope[TokensOut], responses=error_responses(401, 413))
+async def refresh(body: RefreshIn, state: State) -> Response:
+    """Exchange a refresh token for a new pair; the old refresh token stops working."""
+    async with state.pool.connection() as conn:
+        tokens = await rotate_tokens(conn, state.settings, body.refresh_token)
+    return respond(Envelope(message="Tokens refreshed", data=tokens))
+
+
+@router.get("/me", response_model=Envelope[UserOut], responses=error_responses(401, 404))
+async def me(
+    user: CurrentUser,
+    state: State,
+    consistency: UsersRead,
+) -> Response:
+    """The signed-in user."""
+    async with state.pool.connection() as conn:
+        row = await user_by_id(conn, user.user_id)
+    if row is None:
+        raise ApiError("NOT_FOUND", "this user is not known (yet)")
+    return respond(
+        Envelope(message="Current user", data=UserOut.from_row(row)), 200, consistency.headers
+    )

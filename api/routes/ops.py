@@ -1,0 +1,138 @@
+"/health, /health/ready, /metrics and /projections: what operators and orchestrators read."
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
+from psycopg.rows import dict_row, tuple_row
+from pydantic import BaseModel
+from redis.exceptions import RedisError
+
+from api.commands import respond
+from api.routes import API_PREFIX
+from api.schemas.common import Envelope, ErrorEnvelope, error_responses
+from api.security import AdminUser
+from api.state import ApiState, State
+from api.views import Conn
+from projections.status import read_status_async
+
+router = APIRouter(prefix=API_PREFIX, tags=["operations"])
+# Operators and orchestrators also find health and metrics at the root.
+root_router = APIRouter(include_in_schema=False)
+
+
+class HealthOut(BaseModel):
+    status: str
+
+
+class ReadinessOut(BaseModel):
+    status: str
+    checks: dict[str, str]
+
+
+class ProjectionStatusOut(BaseModel):
+    name: str
+    position: int
+    head: int
+    lag_events: int
+    lag_seconds: float
+    state: str
+    dead_letters: int
+    updated_at: str | None
+    rebuild_position: int | None
+    rebuild_target: int | None
+
+
+async def projection_status(conn: Conn) -> list[dict[str, Any]]:
+    """The projections' figures; their reader wants plain tuple rows."""
+    conn.row_factory = tuple_row  # type: ignore[assignment]  # swapped back below
+    try:
+        return await read_status_async(conn)
+    finally:
+        conn.row_factory = dict_row
+
+
+@root_router.get("/health")
+@router.get("/health", response_model=Envelope[HealthOut])
+async def health() -> Response:
+    """Liveness: the process answers; no dependency is touched."""
+    return respond(Envelope(message="alive", data=HealthOut(status="ok")))
+
+
+@root_router.get("/health/ready")
+@router.get(
+    "/health/ready",
+    response_model=Envelope[ReadinessOut],
+    responses={503: {"model": ErrorEnvelope, "description": "A check failed"}},
+)
+async def ready(state: State) -> Response:
+    """Readiness: the database and Redis answer, and every projection keeps up."""
+    checks = await _checks(state)
+    failing = sorted(name for name, result in checks.items() if result != "ok")
+    if failing:
+        body = {
+            "success": False,
+            "error": {
+                "code": "SERVICE_UNAVAILABLE",
+                "message": f"not ready: {', '.join(failing)}",
+                "details": {"checks": checks},
+            },
+        }
+        return Response(
+            content=ErrorEnvelope.model_validate(body).model_dump_json(),
+            status_code=503,
+            media_type="application/json",
+        )
+    return respond(Envelope(message="ready", data=ReadinessOut(status="ok", checks=checks)))
+
+
+async def _checks(state: ApiState) -> dict[str, str]:
+    checks: dict[str, str] = {}
+    threshold = state.settings.ledger_lag_threshold_seconds
+    try:
+        async with state.pool.connection(timeout=2) as conn:
+            await conn.execute("SELECT 1")
+            checks["database"] = "ok"
+            for status in await projection_status(conn):
+                lag = float(status["lag_seconds"])
+                checks[f"projection:{status['name']}"] = (
+                    "ok" if lag <= threshold else f"lagging {lag:.1f}s (threshold {threshold}s)"
+                )
+    except Exception as exc:
+        checks.setdefault("database", f"unavailable: {type(exc).__name__}")
+    if state.redis is not None:
+        try:
+            await state.redis.ping()
+            checks["redis"] = "ok"
+        except (RedisError, OSError) as exc:
+            checks["redis"] = f"unavailable: {type(exc).__name__}"
+    return checks
+
+
+@root_router.get("/metrics")
+@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+async def metrics() -> Response:
+    """Prometheus metrics (summed over every worker when several run)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        payload = generate_latest(registry)
+    else:
+        payload = generate_latest()
+    return Response(payload, media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get(
+    "/projections",
+    response_model=Envelope[list[ProjectionStatusOut]],
+    responses=error_responses(401, 403),
+)
+async def projections(_: AdminUser, state: State) -> Response:
+    """Every projection: position, head of the store, lag, state and dead letters."""
+    async with state.pool.connection() as conn:
+        rows = await projection_status(conn)
+    data = [ProjectionStatusOut.model_validate(row) for row in rows]
+    return respond(Envelope(message="Projections", data=data))

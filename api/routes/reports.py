@@ -1,0 +1,143 @@
+"""/reports (admin): sales, best sellers, inventory and orders by status."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from api.commands import Consistency, consistent_with, respond
+from api.errors import ApiError
+from api.routes import API_PREFIX
+from api.schemas.common import Envelope, ListEnvelope, PageMeta, error_responses
+from api.schemas.reports import (
+    Granularity,
+    InventoryRowOut,
+    SalesRowOut,
+    StatusCountOut,
+    TopBy,
+    TopProductOut,
+)
+from api.security import AdminUser
+from api.state import State
+from api.views import reports
+from ledger.domain import OrderStatus, format_minor
+
+router = APIRouter(prefix=f"{API_PREFIX}/reports", tags=["reports"])
+SalesRead = Annotated[Consistency, Depends(consistent_with("sales"))]
+InventoryRead = Annotated[Consistency, Depends(consistent_with("inventory"))]
+OrdersRead = Annotated[Consistency, Depends(consistent_with("orders"))]
+DEFAULT_DAYS = 30
+_RESPONSES = error_responses(401, 403)
+
+
+def _period(start: date | None, end: date | None) -> tuple[date, date]:
+    """[from, to] in UTC days; by default the last 30 days up to today."""
+    end = end or datetime.now(UTC).date()
+    start = start or end - timedelta(days=DEFAULT_DAYS - 1)
+    if start > end:
+        raise ApiError("VALIDATION_ERROR", "from must not be after to", {"field": "from"})
+    return start, end
+
+
+FromDate = Annotated[date | None, Query(alias="from", description="First day (UTC), inclusive")]
+ToDate = Annotated[date | None, Query(alias="to", description="Last day (UTC), inclusive")]
+
+
+@router.get("/sales", response_model=Envelope[list[SalesRowOut]], responses=_RESPONSES)
+async def sales_report(
+    _: AdminUser,
+    state: State,
+    consistency: SalesRead,
+    start: FromDate = None,
+    end: ToDate = None,
+    granularity: Granularity = Granularity.DAY,
+) -> Response:
+    """Orders, items and gross paid per period, refunds, and net = gross - refunds."""
+    first, last = _period(start, end)
+    currency = state.settings.ledger_currency
+    async with state.pool.connection() as conn:
+        rows = await reports.sales(conn, first, last, granularity.value)
+    data = [
+        SalesRowOut(
+            period=row["period"],
+            orders=row["orders"],
+            items=row["items"],
+            gross=format_minor(row["gross"], currency),
+            refunds=format_minor(row["refunds"], currency),
+            net=format_minor(row["gross"] - row["refunds"], currency),
+        )
+        for row in rows
+    ]
+    return respond(Envelope(message="Sales", data=data), 200, consistency.headers)
+
+
+@router.get("/products/top", response_model=Envelope[list[TopProductOut]], responses=_RESPONSES)
+async def top_products_report(
+    _: AdminUser,
+    state: State,
+    consistency: SalesRead,
+    start: FromDate = None,
+    end: ToDate = None,
+    by: TopBy = TopBy.REVENUE,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> Response:
+    """Best sellers in the period, by revenue or quantity."""
+    first, last = _period(start, end)
+    currency = state.settings.ledger_currency
+    async with state.pool.connection() as conn:
+        rows = await reports.top_products(conn, first, last, by.value, limit)
+    data = [
+        TopProductOut(
+            product_id=row["product_id"],
+            name=row["name"],
+            quantity=row["quantity"],
+            revenue=format_minor(row["revenue"], currency),
+        )
+        for row in rows
+    ]
+    return respond(Envelope(message="Top products", data=data), 200, consistency.headers)
+
+
+@router.get("/inventory", response_model=ListEnvelope[InventoryRowOut], responses=_RESPONSES)
+async def inventory_report(
+    _: AdminUser,
+    state: State,
+    consistency: InventoryRead,
+    low_stock_below: Annotated[int | None, Query(ge=0, le=10**12)] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 100,
+) -> Response:
+    """Per product: on hand, reserved, available and stock value; optionally only low stock."""
+    async with state.pool.connection() as conn:
+        rows, total = await reports.inventory(
+            conn, low_stock_below, page_size, (page - 1) * page_size
+        )
+    data = [
+        InventoryRowOut(
+            product_id=row["product_id"],
+            name=row["name"],
+            status=row["status"],
+            price=format_minor(row["price"], row["currency"]),
+            currency=row["currency"],
+            on_hand=row["on_hand"],
+            reserved=row["reserved"],
+            available=row["available"],
+            stock_value=format_minor(row["stock_value"], row["currency"]),
+        )
+        for row in rows
+    ]
+    meta = PageMeta(page=page, page_size=page_size, total=total)
+    return respond(
+        ListEnvelope(message="Inventory", data=data, meta=meta), 200, consistency.headers
+    )
+
+
+@router.get("/orders/status", response_model=Envelope[list[StatusCountOut]], responses=_RESPONSES)
+async def order_status_report(_: AdminUser, state: State, consistency: OrdersRead) -> Response:
+    """How many orders are in each status."""
+    async with state.pool.connection() as conn:
+        counts = await reports.order_status_counts(conn)
+    data = [StatusCountOut(status=s.value, count=counts.get(s.value, 0)) for s in OrderStatus]
+    return respond(Envelope(message="Orders by status", data=data), 200, consistency.headers)

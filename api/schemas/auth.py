@@ -1,0 +1,57 @@
+"""Sign-up, sign-in and token models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, EmailStr, Field
+
+from api.schemas.common import Model, Text
+
+
+class RegisterIn(Model):
+    name: Annotated[Text, Field(min_length=1, max_length=100)]
+    email: EmailStr
+    password: Annotated[Text, Field(min_length=1, max_length=256)]
+
+
+class LoginIn(Model):
+    email: Annotated[Text, Field(min_length=1, max_length=320)]
+    password: Annotated[Text, Field(min_length=1, max_length=256)]
+
+
+class RefreshIn(Model):
+    refresh_token: Annotated[Text, Field(min_length=1, max_length=200)]
+
+
+class RegisteredOut(BaseModel):
+    id: str
+    name: str
+    email: str
+    role: str
+
+
+class UserOut(BaseModel):
+    id: str
+    name: str
+    email: str
+    role: str
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> UserOut:
+        return cls(
+            id=row["id"],
+            name=row["name"],
+            email=row["email"],
+            role=row["role"],
+            created_at=row["created_at"],
+        )
+
+
+class TokensOut(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth2 scheme name
+    expires_in: int

@@ -1,0 +1,122 @@
+"""Order models: placement, lifecycle transitions, the order and its history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field
+
+from api.schemas.common import Amount, Model, Text
+from ledger.domain import OrderStatus, format_minor
+
+ShortText = Annotated[Text, Field(min_length=1, max_length=200)]
+MAX_QUANTITY = 10_000
+MAX_ITEMS = 100
+
+
+class ShippingAddressIn(Model):
+    full_name: ShortText
+    address_line1: ShortText
+    address_line2: Annotated[Text, Field(max_length=200)] | None = None
+    city: ShortText
+    state: Annotated[Text, Field(max_length=100)]
+    postal_code: Annotated[Text, Field(min_length=1, max_length=20)]
+    country: Annotated[str, Field(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2")]
+
+
+class OrderItemIn(Model):
+    product_id: Annotated[Text, Field(min_length=1, max_length=64)]
+    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
+    price: Amount | None = Field(
+        default=None, description="The price the client expects; a different one is a 409."
+    )
+
+
+class PlaceOrderIn(Model):
+    items: Annotated[list[OrderItemIn], Field(min_length=1, max_length=MAX_ITEMS)]
+    shipping_address: ShippingAddressIn
+    payment_method: Annotated[Text, Field(min_length=1, max_length=50)]
+
+
+class ConfirmIn(Model):
+    payment_intent_id: Annotated[Text, Field(min_length=1, max_length=200)]
+
+
+class ShipIn(Model):
+    carrier: Annotated[Text, Field(min_length=1, max_length=100)]
+    tracking_number: Annotated[Text, Field(min_length=1, max_length=100)]
+
+
+class ReasonIn(Model):
+    reason: Annotated[Text, Field(max_length=500)] = ""
+
+
+class EmptyIn(Model):
+    """No fields: the transition needs nothing but the order."""
+
+
+class OrderItemOut(BaseModel):
+    product_id: str
+    name: str
+    quantity: int
+    unit_price: str
+    subtotal: str
+
+
+class OrderOut(BaseModel):
+    id: str
+    customer_id: str
+    status: OrderStatus
+    items: list[OrderItemOut]
+    total: str
+    currency: str
+    shipping_address: dict[str, Any]
+    payment_method: str
+    payment_intent_id: str | None
+    carrier: str | None
+    tracking_number: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> OrderOut:
+        currency = row["currency"]
+        return cls(
+            id=row["id"],
+            customer_id=row["customer_id"],
+            status=row["status"],
+            items=[
+                OrderItemOut(
+                    product_id=item["product_id"],
+                    name=item["name"],
+                    quantity=item["quantity"],
+                    unit_price=format_minor(item["unit_price"], currency),
+                    subtotal=format_minor(item["subtotal"], currency),
+                )
+                for item in row["items"] or []
+            ],
+            total=format_minor(row["total"], currency),
+            currency=currency,
+            shipping_address=row["shipping_address"],
+            payment_method=row["payment_method"],
+            payment_intent_id=row["payment_intent_id"],
+            carrier=row["carrier"],
+            tracking_number=row["tracking_number"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+
+class AcceptedOut(BaseModel):
+    """A command accepted before its projections caught up (Prefer: respond-async)."""
+
+    id: str
+    position: int
+
+
+class HistoryEntryOut(BaseModel):
+    status: str
+    at: datetime
+    actor: str
+    reason: str | None = None

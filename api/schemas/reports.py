@@ -1,0 +1,52 @@
+"""Report rows; money as decimal strings."""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+
+class Granularity(StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+class TopBy(StrEnum):
+    REVENUE = "revenue"
+    QUANTITY = "quantity"
+
+
+class SalesRowOut(BaseModel):
+    period: date
+    orders: int
+    items: int
+    gross: str
+    refunds: str
+    net: str
+
+
+class TopProductOut(BaseModel):
+    product_id: str
+    name: str
+    quantity: int
+    revenue: str
+
+
+class InventoryRowOut(BaseModel):
+    product_id: str
+    name: str
+    status: str
+    price: str
+    currency: str
+    on_hand: int
+    reserved: int
+    available: int
+    stock_value: str
+
+
+class StatusCountOut(BaseModel):
+    status: str
+    count: int

@@ -1,0 +1,41 @@
+"""Everything a worker holds for its lifetime, made in the app's lifespan and reached by routes
+through `Annotated` dependencies."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from redis.asyncio import Redis
+
+from api.cache import ResponseCache
+from api.positions import ProjectionPositions
+from api.ratelimit import RateLimiter
+from api.views import ReadPool
+from ledger.application import Ledger
+from ledger.settings import Settings
+
+
+@dataclass
+class ApiState:
+    settings: Settings
+    ledger: Ledger
+    # Commands run here, one thread per write-pool connection: load queues instead of failing.
+    commands: ThreadPoolExecutor
+    # argon2 is deliberately slow; its own threads keep sign-ins from starving commands.
+    hashing: ThreadPoolExecutor
+    pool: ReadPool
+    positions: ProjectionPositions
+    redis: Redis[bytes] | None
+    limiter: RateLimiter
+    cache: ResponseCache
+
+
+def get_state(request: Request) -> ApiState:
+    state: ApiState = request.app.state.api
+    return state
+
+
+State = Annotated[ApiState, Depends(get_state)]

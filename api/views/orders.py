@@ -1,0 +1,79 @@
+"""Orders, their items and their status history, as the `orders` projection keeps them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg import sql
+
+from api.views import Conn
+
+_ORDER_COLUMNS = """
+    o.*, COALESCE((
+        SELECT json_agg(json_build_object(
+            'product_id', i.product_id, 'name', i.name, 'quantity', i.quantity,
+            'unit_price', i.unit_price, 'subtotal', i.subtotal) ORDER BY i.line_no)
+        FROM order_items i WHERE i.order_id = o.id), '[]'::json) AS items
+"""
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    customer_id: str | None = None
+    status: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+
+async def get_order(conn: Conn, order_id: str) -> dict[str, Any] | None:
+    query = f"SELECT {_ORDER_COLUMNS} FROM orders o WHERE o.id = %s"  # noqa: S608 - fixed text
+    return await (await conn.execute(query, (order_id,))).fetchone()
+
+
+async def list_orders(
+    conn: Conn, filters: OrderFilter, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """Orders matching `filters`, newest first, one page, and how many match in all."""
+    clauses = ["TRUE"]
+    params: list[Any] = []
+    if filters.customer_id is not None:
+        clauses.append("o.customer_id = %s")
+        params.append(filters.customer_id)
+    if filters.status is not None:
+        clauses.append("o.status = %s")
+        params.append(filters.status)
+    if filters.created_from is not None:
+        clauses.append("o.created_at >= %s")
+        params.append(filters.created_from)
+    if filters.created_to is not None:
+        clauses.append("o.created_at <= %s")
+        params.append(filters.created_to)
+    where = sql.SQL(" AND ".join(clauses))
+    count_query = sql.SQL("SELECT count(*) AS n FROM orders o WHERE {}").format(where)
+    counted = await (await conn.execute(count_query, params)).fetchone()
+    total = int(counted["n"]) if counted else 0
+    if total <= offset:
+        return [], total
+    page_query = sql.SQL(
+        "SELECT {} FROM orders o WHERE {} ORDER BY o.created_at DESC, o.id DESC LIMIT %s OFFSET %s"
+    ).format(sql.SQL(_ORDER_COLUMNS), where)
+    rows = await (await conn.execute(page_query, [*params, limit, offset])).fetchall()
+    return rows, total
+
+
+async def order_owner(conn: Conn, order_id: str) -> str | None:
+    row = await (
+        await conn.execute("SELECT customer_id FROM orders WHERE id = %s", (order_id,))
+    ).fetchone()
+    return row["customer_id"] if row else None
+
+
+async def order_history(conn: Conn, order_id: str) -> list[dict[str, Any]]:
+    cursor = await conn.execute(
+        "SELECT status, at, actor, reason FROM order_status_history "
+        "WHERE order_id = %s ORDER BY version",
+        (order_id,),
+    )
+    return await cursor.fetchall()

@@ -1,0 +1,69 @@
+"""The product catalog as the `products` projection keeps it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import sql
+
+from api.views import Conn, like_pattern
+
+_ORDER_BY = {
+    "name": "name ASC, id ASC",
+    "-name": "name DESC, id ASC",
+    "price": "price ASC, id ASC",
+    "-price": "price DESC, id ASC",
+    "-created_at": "created_at DESC, id ASC",
+}
+
+
+@dataclass(frozen=True)
+class ProductFilter:
+    category: str | None = None
+    q: str | None = None
+    min_price: int | None = None
+    max_price: int | None = None
+    in_stock: bool | None = None
+
+
+async def get_product(conn: Conn, product_id: str) -> dict[str, Any] | None:
+    cursor = await conn.execute("SELECT * FROM products WHERE id = %s", (product_id,))
+    return await cursor.fetchone()
+
+
+async def list_products(
+    conn: Conn, filters: ProductFilter, sort: str, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    """Active products matching `filters`, one page of them, and how many match in all."""
+    clauses = ["status = 'active'"]
+    params: list[Any] = []
+    if filters.category is not None:
+        clauses.append("category = %s")
+        params.append(filters.category)
+    if filters.q:
+        clauses.append("(name ILIKE %s OR description ILIKE %s)")
+        params += [like_pattern(filters.q)] * 2
+    if filters.min_price is not None:
+        clauses.append("price >= %s")
+        params.append(filters.min_price)
+    if filters.max_price is not None:
+        clauses.append("price <= %s")
+        params.append(filters.max_price)
+    if filters.in_stock is True:
+        clauses.append("available > 0")
+    elif filters.in_stock is False:
+        clauses.append("available <= 0")
+    where = sql.SQL(" AND ".join(clauses))  # only fixed fragments; values are parameters
+    query = sql.SQL(
+        "SELECT *, count(*) OVER () AS total_count FROM products WHERE {} "
+        "ORDER BY {} LIMIT %s OFFSET %s"
+    ).format(where, sql.SQL(_ORDER_BY[sort]))
+    rows = await (await conn.execute(query, [*params, limit, offset])).fetchall()
+    if rows:
+        return rows, int(rows[0]["total_count"])
+    if offset == 0:
+        return [], 0
+    count_query = sql.SQL("SELECT count(*) AS n FROM products WHERE {}").format(where)
+    counted = await (await conn.execute(count_query, params)).fetchone()
+    return [], int(counted["n"]) if counted else 0
