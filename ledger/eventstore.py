@@ -6,9 +6,17 @@ freezing the writers."""
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
-from eventsourcing.postgres import PostgresFactory
+import psycopg
+from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresFactory,
+)
 from eventsourcing.utils import Environment
 from psycopg.conninfo import conninfo_to_dict
 
@@ -19,6 +27,11 @@ APP_NAME = "Ledger"
 EVENTS_TABLE = "ledger_events"
 SNAPSHOTS_TABLE = "ledger_snapshots"
 NOTIFY_CHANNEL = EVENTS_TABLE
+CONNECT_TIMEOUT_SECONDS = 2
+# A dropped connection is retried once; anything slower must fail fast and visibly.
+ATTEMPTS = 2
+RETRY_WAIT_SECONDS = 0.1
+T = TypeVar("T")
 
 
 def session_options(settings: Settings) -> str:
@@ -43,7 +56,7 @@ def library_env(database_url: str, settings: Settings, pool_size: int) -> dict[s
         "POSTGRES_PASSWORD": str(params.get("password") or ""),
         "POSTGRES_POOL_SIZE": str(pool_size),
         "POSTGRES_MAX_OVERFLOW": "0",
-        "POSTGRES_CONNECT_TIMEOUT": "5",
+        "POSTGRES_CONNECT_TIMEOUT": str(CONNECT_TIMEOUT_SECONDS),
         "POSTGRES_LOCK_TIMEOUT": str(max(1, int(settings.ledger_lock_timeout_seconds))),
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
         "POSTGRES_PRE_PING": "y",
@@ -51,8 +64,50 @@ def library_env(database_url: str, settings: Settings, pool_size: int) -> dict[s
     }
 
 
+def _bounded(call: Callable[[], T]) -> T:
+    """Runs a recorder call, retrying a lost connection once but never a lock or statement
+    timeout: the library's own policy (ten attempts of each) would turn a stuck lock or a
+    database outage into a command that hangs for most of a minute."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return call()
+        except (InterfaceError, OperationalError) as exc:
+            timed_out = isinstance(
+                exc.__cause__, psycopg.errors.LockNotAvailable | psycopg.errors.QueryCanceled
+            )
+            if timed_out or attempt == ATTEMPTS:
+                raise
+            time.sleep(RETRY_WAIT_SECONDS)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class LedgerAggregateRecorder(PostgresAggregateRecorder):
+    """The library's recorder, reading an aggregate's events with the bounded retry policy
+    (the snapshot store uses it as it is)."""
+
+    def select_events(self, *args: Any, **kwargs: Any) -> Sequence[StoredEvent]:
+        select = PostgresAggregateRecorder.select_events.__wrapped__
+        return _bounded(lambda: select(self, *args, **kwargs))
+
+
+class LedgerRecorder(LedgerAggregateRecorder, PostgresApplicationRecorder):
+    """The event store's recorder (the library's, table lock and all), appending with the
+    bounded retry policy too."""
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        insert = PostgresApplicationRecorder.insert_events.__wrapped__
+        ids: Sequence[int] | None = _bounded(lambda: insert(self, stored_events, **kwargs))
+        return ids
+
+
 class LedgerFactory(PostgresFactory):
-    """The library's PostgreSQL factory, plus session timeouts on every pooled connection."""
+    """The library's PostgreSQL factory, with the bounded recorders and session timeouts on
+    every pooled connection."""
+
+    aggregate_recorder_class = LedgerAggregateRecorder
+    application_recorder_class = LedgerRecorder
 
     def __init__(self, env: Environment) -> None:
         super().__init__(env)
