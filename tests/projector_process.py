@@ -1,0 +1,194 @@
+"""Helpers for the projection tests: `ledger projector run` as a real subprocess, read-table
+snapshots to compare live tables with a rebuild, and a few commands that make histories."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from ledger.application import Ledger
+from ledger.commands import ChangeOrderStatus, CreateProduct, OrderItemRequest, PlaceOrder
+from ledger.domain import ShippingAddress
+from projections.rebuild import rebuild
+from projections.registry import PROJECTIONS, resolve
+
+# Every read table, with the columns that order its rows (its primary key).
+READ_TABLES: dict[str, str] = {
+    "products": "id",
+    "users": "id",
+    "orders": "id",
+    "order_items": "order_id, line_no",
+    "order_status_history": "order_id, version",
+    "inventory": "product_id",
+    "sales_daily": "day",
+    "product_sales_daily": "product_id, day",
+}
+ADDRESS = ShippingAddress(
+    full_name="Ada Lovelace",
+    address_line1="1 Analytical Way",
+    city="London",
+    state="LDN",
+    postal_code="N1 9GU",
+    country="GB",
+)
+# Arguments each transition needs, beyond the order and the actor.
+TRANSITION_ARGS: dict[str, dict[str, str]] = {
+    "confirm": {"payment_intent_id": "pi_test"},
+    "process": {},
+    "ship": {"carrier": "UPS", "tracking_number": "1Z999"},
+    "deliver": {},
+    "cancel": {"reason": "changed my mind"},
+    "refund": {"reason": "broken"},
+}
+
+Snapshot = dict[str, list[tuple[Any, ...]]]
+
+
+def snapshot(url: str) -> Snapshot:
+    """Every read table's rows, in key order."""
+    with psycopg.connect(url) as conn:
+        return {
+            table: conn.execute(
+                f"SELECT * FROM {table} ORDER BY {order}"  # noqa: S608 - constant names
+            ).fetchall()
+            for table, order in READ_TABLES.items()
+        }
+
+
+def rebuilt_snapshot(url: str) -> Snapshot:
+    """Rebuilds every projection from the store and returns the tables it produced."""
+    for projection in resolve(list(PROJECTIONS)):
+        rebuild(url, projection)
+    return snapshot(url)
+
+
+def positions(url: str) -> dict[str, int]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT name, position FROM projection_positions").fetchall()
+    return {name: int(position) for name, position in rows}
+
+
+def head(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT coalesce(max(notification_id), 0) FROM ledger_events")
+        return int(row.fetchone()[0])  # type: ignore[index]
+
+
+def create_product(ledger: Ledger, product_id: str, *, stock: int = 100, price: int = 250) -> None:
+    ledger.create_product(
+        CreateProduct(
+            name=f"Product {product_id}",
+            description="for the tests",
+            price=price,
+            category="tests",
+            tags=("a", "b"),
+            stock=stock,
+            product_id=product_id,
+        )
+    )
+
+
+def place_order(
+    ledger: Ledger, order_id: str, items: dict[str, int], customer: str = "usr_buyer"
+) -> None:
+    ledger.place_order(
+        PlaceOrder(
+            customer_id=customer,
+            items=tuple(OrderItemRequest(p, q) for p, q in items.items()),
+            shipping_address=ADDRESS,
+            payment_method="card",
+            order_id=order_id,
+        )
+    )
+
+
+def transition(ledger: Ledger, order_id: str, name: str, actor: str = "usr_admin") -> None:
+    ledger.change_order_status(
+        ChangeOrderStatus(order_id=order_id, transition=name, actor=actor, **TRANSITION_ARGS[name])
+    )
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:
+    """Polls `condition` until it holds; fails the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
+        time.sleep(0.05)
+
+
+def caught_up(url: str, names: list[str] | None = None) -> Callable[[], bool]:
+    """A condition: the named projections (all by default) have reached the store's head."""
+
+    def check() -> bool:
+        target = head(url)
+        at = positions(url)
+        return all(at.get(name, 0) >= target for name in names or PROJECTIONS)
+
+    return check
+
+
+def start_projector(
+    url: str,
+    workdir: Path,
+    names: tuple[str, ...] = (),
+    *,
+    batch_size: int | None = None,
+    poll_seconds: float = 0.2,
+) -> subprocess.Popen[bytes]:
+    """Starts `ledger projector run` against `url`; its output goes to a log in `workdir`."""
+    command = [sys.executable, "-m", "ledger_cli.main", "projector", "run", *names]
+    command += ["--metrics-port", "0", "--poll-seconds", str(poll_seconds)]
+    if batch_size is not None:
+        command += ["--batch-size", str(batch_size)]
+    log = (workdir / f"projector-{time.monotonic_ns()}.log").open("wb")
+    # The working folder is the test's own, so no `.env` of the checkout leaks in.
+    return subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+        command, env=cli_env(url, workdir), cwd=workdir, stdout=log, stderr=subprocess.STDOUT
+    )
+
+
+def cli_env(url: str, workdir: Path) -> dict[str, str]:
+    """The environment a `ledger` subprocess needs to use the test database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEDGER_", "DATABASE_"))}
+    env.update(
+        DATABASE_URL=url,
+        LEDGER_ENV="test",
+        LEDGER_SECRET_KEY="x" * 48,
+        LEDGER_DATA_DIR=str(workdir / ".ledger"),
+        LOG_FORMAT="json",
+        PYTHONPATH=str(Path(__file__).resolve().parent.parent),
+    )
+    return env
+
+
+def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    """Stops a projector (SIGTERM: cleanly; SIGKILL: as a crash) and reaps it."""
+    if process.poll() is None:
+        process.send_signal(sig)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def projector(
+    url: str, workdir: Path, names: tuple[str, ...] = (), **options: Any
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A running projector for the duration of the block, stopped with SIGTERM afterwards."""
+    process = start_projector(url, workdir, names, **options)
+    try:
+        yield process
+    finally:
+        stop(process)
