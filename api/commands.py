@@ -23,6 +23,9 @@ from ledger.commands import CommandResult
 POSITION_HEADER = "X-Ledger-Position"
 STALE_HEADER = "X-Ledger-Stale"
 MAX_POSITION = 2**63 - 1
+# The projection that serves each kind of aggregate (by id prefix): a command that touched a
+# product as a side effect (an order reserving stock) waits for the catalog too.
+_SERVING_PROJECTION = {"prod_": "products", "ord_": "orders", "usr_": "users"}
 
 
 def respond(
@@ -62,8 +65,15 @@ class Commands:
         )
 
     async def settle(self, result: CommandResult, projections: Iterable[str]) -> Settled:
-        """Waits (bounded) for `projections` to reach the command, unless asked not to."""
-        names = tuple(projections)
+        """Waits (bounded) for `projections`, and those serving every aggregate the command
+        touched, to reach the command's position, unless the client asked not to wait."""
+        touched = {
+            name
+            for aggregate_id in result.touched
+            for prefix, name in _SERVING_PROJECTION.items()
+            if aggregate_id.startswith(prefix)
+        }
+        names = tuple(sorted({*projections, *touched}))
         positions = self.state.positions
         if self.respond_async:
             fresh = positions.reached(names, result.position)
