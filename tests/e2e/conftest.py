@@ -92,7 +92,7 @@ def running_stack(database_url: str, redis_url: str, logs: Path) -> Iterator[Sta
         _stop(projector)
 
 
-def _redis_db(redis_server_url: str) -> str:
+def redis_db(redis_server_url: str) -> str:
     return urlunsplit(urlsplit(redis_server_url)._replace(path=f"/{1 + os.getpid() % 15}"))
 
 
@@ -104,7 +104,7 @@ def stack(
 ) -> Iterator[Stack]:
     """The API and every projector, shared by the session, on their own database."""
     logs = tmp_path_factory.mktemp("e2e-logs")
-    with running_stack(make_database(), _redis_db(redis_server_url), logs) as running:
+    with running_stack(make_database(), redis_db(redis_server_url), logs) as running:
         yield running
 
 

@@ -1,0 +1,128 @@
+"""Every report checked against sums the test computes itself from what it did, on a stack
+with its own database so no other test's orders count."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import (
+    ADDRESS,
+    Stack,
+    auth,
+    create_product,
+    make_admin,
+    redis_db,
+    register_and_login,
+    running_stack,
+)
+
+
+@pytest.fixture(scope="module")
+def own_stack(
+    make_database: Callable[[], str],
+    redis_server_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
+    logs = tmp_path_factory.mktemp("e2e-reports")
+    with running_stack(make_database(), redis_db(redis_server_url), logs) as running:
+        yield running
+
+
+def test_reports_add_up(own_stack: Stack) -> None:
+    with httpx.Client(base_url=f"{own_stack.base_url}/api/v1", timeout=30) as client:
+        admin_token = make_admin(own_stack)
+        admin = auth(admin_token)
+        prices = {"a": "10.00", "b": "2.50", "c": "7.25"}
+        products = {
+            k: create_product(client, admin_token, price=p, stock=100) for k, p in prices.items()
+        }
+        _, token = register_and_login(client)
+        plans = [  # (lines, final action)
+            ({"a": 2, "b": 4}, "confirm"),
+            ({"b": 1}, "confirm"),
+            ({"c": 3, "a": 1}, "refund"),
+            ({"c": 5}, "cancel"),
+            ({"a": 1}, None),
+        ]
+        last_position = 0
+
+        def command(path: str, body: object, headers: dict[str, str]) -> dict[str, str]:
+            nonlocal last_position
+            response = client.post(path, json=body, headers=headers)
+            assert response.status_code in {200, 201}, response.text
+            last_position = max(last_position, int(response.headers["X-Ledger-Position"]))
+            data: dict[str, str] = response.json()["data"]
+            return data
+
+        gross = refunds = Decimal(0)
+        orders = items = 0
+        quantity: dict[str, int] = {}
+        revenue: dict[str, Decimal] = {}
+        for lines, action in plans:
+            body = {
+                "items": [
+                    {"product_id": products[k]["id"], "quantity": q} for k, q in lines.items()
+                ],
+                "shipping_address": ADDRESS,
+                "payment_method": "card",
+            }
+            order = command("/orders", body, auth(token))
+            total = sum(Decimal(prices[k]) * q for k, q in lines.items())
+            if action in {"confirm", "refund"}:
+                command(f"/orders/{order['id']}/confirm", {"payment_intent_id": "pi"}, admin)
+                orders += 1
+                items += sum(lines.values())
+                gross += total
+                for k, q in lines.items():
+                    quantity[k] = quantity.get(k, 0) + q
+                    revenue[k] = revenue.get(k, Decimal(0)) + Decimal(prices[k]) * q
+            if action == "refund":
+                command(f"/orders/{order['id']}/refund", {"reason": "x"}, admin)
+                refunds += total
+            if action == "cancel":
+                command(f"/orders/{order['id']}/cancel", {}, auth(token))
+
+        # The reports read other projections than the commands waited for: ask for them.
+        admin = {**admin, "X-Ledger-Consistency": str(last_position)}
+        today = datetime.now(UTC).date().isoformat()
+        sales = client.get("/reports/sales", params={"from": today, "to": today}, headers=admin)
+        assert sales.status_code == 200
+        [row] = sales.json()["data"]
+        assert (row["orders"], row["items"]) == (orders, items)
+        assert Decimal(row["gross"]) == gross
+        assert Decimal(row["refunds"]) == refunds
+        assert Decimal(row["net"]) == gross - refunds
+        monthly = client.get("/reports/sales", params={"granularity": "month"}, headers=admin)
+        assert Decimal(monthly.json()["data"][-1]["gross"]) == gross
+
+        top = client.get("/reports/products/top", params={"by": "quantity"}, headers=admin)
+        by_id = {products[k]["id"]: k for k in products}
+        got = {by_id[r["product_id"]]: r["quantity"] for r in top.json()["data"]}
+        assert got == quantity
+        top_revenue = client.get("/reports/products/top", params={"limit": 1}, headers=admin)
+        best = max(revenue, key=lambda k: revenue[k])
+        assert [r["product_id"] for r in top_revenue.json()["data"]] == [products[best]["id"]]
+
+        inventory = client.get("/reports/inventory", headers=admin).json()
+        rows = {by_id[r["product_id"]]: r for r in inventory["data"]}
+        # Confirmed and pending orders hold their reservations until shipped; the cancelled
+        # order and the refunded one (refunded before shipment) gave theirs back.
+        assert {k: r["reserved"] for k, r in rows.items()} == {"a": 3, "b": 5, "c": 0}
+        for k, r in rows.items():
+            assert Decimal(r["stock_value"]) == Decimal(prices[k]) * r["on_hand"]
+            assert r["available"] == r["on_hand"] - r["reserved"]
+        low = client.get("/reports/inventory", params={"low_stock_below": 96}, headers=admin)
+        assert {by_id[r["product_id"]] for r in low.json()["data"]} == {"b"}
+
+        status = client.get("/reports/orders/status", headers=admin).json()["data"]
+        counts = {r["status"]: r["count"] for r in status}
+        assert counts["confirmed"] == 2
+        assert counts["refunded"] == 1
+        assert counts["cancelled"] == 1
+        assert counts["pending"] == 1
+        assert sum(counts.values()) == len(plans)
