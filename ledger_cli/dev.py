@@ -10,7 +10,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+import urllib.request
+from http import HTTPStatus
 from types import FrameType
 
 import typer
@@ -20,6 +23,8 @@ from ledger.demo import seed_demo
 from ledger_cli import context
 
 STOP_GRACE_SECONDS = 10.0
+START_TIMEOUT_SECONDS = 60.0
+Children = list[subprocess.Popen[bytes]]
 
 
 def dev(
@@ -36,18 +41,35 @@ def dev(
         typer.echo(f"demo catalog loaded: {created} products")
     ledger.close()
 
+    stopping = threading.Event()
+
+    def stop(signum: int, _: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     env = {**os.environ, "DATABASE_URL": url}
     children = [
         _spawn(["projector", "run"], env),
         _spawn(["serve", "--host", host, "--port", str(port)], env),
     ]
     base = f"http://{host}:{port}"
-    where = "DATABASE_URL" if context.settings().database_url else "embedded PostgreSQL"
-    typer.echo(
-        f"ledger running\n  API      {base}/api/v1\n  docs     {base}/docs\n"
-        f"  metrics  {base}/metrics\n  database {where}\nCtrl-C stops everything."
-    )
-    _supervise(children)
+    try:
+        if not _wait_until_up(f"{base}/health", children, stopping):
+            raise typer.Exit(0 if stopping.is_set() else 1)
+        where = "DATABASE_URL" if context.settings().database_url else "embedded PostgreSQL"
+        typer.echo(
+            f"ledger running\n  API      {base}/api/v1\n  docs     {base}/docs\n"
+            f"  metrics  {base}/metrics\n  database {where}\nCtrl-C stops everything."
+        )
+        while not stopping.wait(0.2):
+            exited = [child for child in children if child.poll() is not None]
+            if exited:
+                typer.echo(f"a ledger process exited ({exited[0].returncode}); stopping", err=True)
+                raise typer.Exit(1)
+    finally:
+        _stop(children)
+        typer.echo("ledger stopped")
 
 
 def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -55,21 +77,26 @@ def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "ledger_cli.main", *args], env=env)  # noqa: S603
 
 
-def _supervise(children: list[subprocess.Popen[bytes]]) -> None:
-    stopping = False
+def _wait_until_up(health_url: str, children: Children, stopping: threading.Event) -> bool:
+    """Waits for the API to answer its liveness check; False if a child dies or we stop."""
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline and not stopping.is_set():
+        if any(child.poll() is not None for child in children):
+            typer.echo("the ledger failed to start; see the lines above", err=True)
+            return False
+        try:
+            # Our own loopback URL, built above.
+            with urllib.request.urlopen(health_url, timeout=1) as response:  # noqa: S310
+                if response.status == HTTPStatus.OK:
+                    return True
+        except OSError:
+            stopping.wait(0.2)
+    if not stopping.is_set():
+        typer.echo(f"the API did not answer at {health_url} in time", err=True)
+    return False
 
-    def stop(signum: int, _: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    while not stopping:
-        failed = [child for child in children if child.poll() is not None]
-        if failed:
-            typer.echo(f"a ledger process exited with {failed[0].returncode}; stopping", err=True)
-            break
-        time.sleep(0.2)
+def _stop(children: Children) -> None:
     for child in children:
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
@@ -79,6 +106,4 @@ def _supervise(children: list[subprocess.Popen[bytes]]) -> None:
             child.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             child.kill()
-    typer.echo("ledger stopped")
-    if not stopping:
-        raise typer.Exit(1)
+            child.wait()

@@ -20,7 +20,6 @@ from psycopg.rows import dict_row
 from rich.console import Console
 from rich.table import Table
 
-from api.views import reports
 from ledger.domain import format_minor
 from ledger_cli import context
 
@@ -63,6 +62,13 @@ def _period(start: datetime | None, end: datetime | None) -> tuple[date, date]:
     return first, last
 
 
+def _reports() -> Any:
+    # The API's report queries; imported on use so other commands do not load the API.
+    from api.views import reports
+
+    return reports
+
+
 def _query(run: Callable[[psycopg.AsyncConnection[Any]], Awaitable[Any]]) -> Any:
     async def go() -> Any:
         async with await psycopg.AsyncConnection.connect(
@@ -101,7 +107,7 @@ def sales(
 ) -> None:
     """Orders, items, gross, refunds and net per period (confirmed orders, UTC days)."""
     first, last = _period(start, end)
-    rows = _query(lambda conn: reports.sales(conn, first, last, granularity.value))
+    rows = _query(lambda conn: _reports().sales(conn, first, last, granularity.value))
     for row in rows:
         row["net"] = int(row["gross"]) - int(row["refunds"])
     _emit(rows, ["period", "orders", "items", "gross", "refunds", "net"], fmt)
@@ -117,7 +123,7 @@ def top_products(
 ) -> None:
     """Best sellers by revenue or quantity."""
     first, last = _period(start, end)
-    rows = _query(lambda conn: reports.top_products(conn, first, last, by.value, limit))
+    rows = _query(lambda conn: _reports().top_products(conn, first, last, by.value, limit))
     _emit(rows, ["product_id", "name", "quantity", "revenue"], fmt)
 
 
@@ -127,7 +133,7 @@ def inventory(
     fmt: FormatOption = Format.TABLE,
 ) -> None:
     """Per product: on hand, reserved, available and stock value."""
-    rows, _ = _query(lambda conn: reports.inventory(conn, low_stock_below, 10_000, 0))
+    rows, _ = _query(lambda conn: _reports().inventory(conn, low_stock_below, 10_000, 0))
     _emit(
         rows,
         ["product_id", "name", "on_hand", "reserved", "available", "price", "stock_value"],
