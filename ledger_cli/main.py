@@ -48,7 +48,9 @@ def main() -> None:
 
 
 def _fail(message: str) -> None:
-    print(f"ledger: {message}", file=sys.stderr)
+    # Driver messages span lines (libpq adds hints); the promise is one line.
+    line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    print(f"ledger: {line}", file=sys.stderr)
     sys.exit(EXIT_FAILURE)
 
 
