@@ -171,6 +171,19 @@ def cli_env(url: str, workdir: Path) -> dict[str, str]:
     return env
 
 
+def run_cli(url: str, workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Runs one `ledger ...` command to completion, capturing its output (not a terminal)."""
+    return subprocess.run(  # noqa: S603 - our own interpreter and arguments
+        [sys.executable, "-m", "ledger_cli.main", *args],
+        env=cli_env(url, workdir),
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
     """Stops a projector (SIGTERM: cleanly; SIGKILL: as a crash) and reaps it."""
     if process.poll() is None:
