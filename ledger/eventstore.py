@@ -21,6 +21,7 @@ from eventsourcing.utils import Environment
 from psycopg.conninfo import conninfo_to_dict
 
 from ledger.settings import Settings
+from ledger.slow_queries import TimedCursor
 
 # The application's name: the library derives the events table from it (`ledger_events`).
 APP_NAME = "Ledger"
@@ -115,3 +116,4 @@ class LedgerFactory(PostgresFactory):
         options = env.get("LEDGER_PG_OPTIONS")
         if options:
             kwargs["options"] = options
+        kwargs["cursor_factory"] = TimedCursor

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
+from ledger import slow_queries
 from ledger.application import Ledger
 from ledger.database import database_url
 from ledger.logs import configure_logging
@@ -14,6 +15,7 @@ from ledger.settings import Settings, load_settings
 def settings() -> Settings:
     loaded = load_settings()
     configure_logging(loaded.effective_log_format, loaded.log_level)
+    slow_queries.set_threshold(loaded.ledger_slow_query_ms)
     return loaded
 
 

@@ -26,6 +26,7 @@ from ledger.metrics import (
     PROJECTION_LAG_SECONDS,
     PROJECTION_POSITION,
 )
+from ledger.slow_queries import TimedCursor
 from projections import store
 from projections.applier import Applier
 from projections.base import Projection
@@ -89,7 +90,9 @@ class Worker:
                 self.leading.clear()
 
     def _connect(self, *, autocommit: bool = False) -> psycopg.Connection[Any]:
-        return psycopg.connect(self.url, autocommit=autocommit, connect_timeout=5)
+        return psycopg.connect(
+            self.url, autocommit=autocommit, connect_timeout=5, cursor_factory=TimedCursor
+        )
 
     def _wait_for_leadership(self, lock_conn: psycopg.Connection[Any]) -> bool:
         while not self.stop.is_set():
