@@ -18,8 +18,9 @@ from projections.store import ADVISORY_CLASS
 STALLED_AFTER_SECONDS = 30.0
 
 # One row per projection: its tracking row, dead letters, whether a worker holds its
-# advisory lock, how many events it is behind (capped, so a far-behind projection stays cheap
-# to count), the state of its oldest pending event (for the lag in seconds), and the head.
+# advisory lock in this database (pg_locks lists the whole server's), how many events it is
+# behind (capped, so a far-behind projection stays cheap to count), the state of its oldest
+# pending event (for the lag in seconds), and the head.
 _STATUS = """
 SELECT n.name, coalesce(p.position, 0), p.updated_at, p.rebuild_started_at,
        p.rebuild_position, p.rebuild_target,
@@ -27,6 +28,7 @@ SELECT n.name, coalesce(p.position, 0), p.updated_at, p.rebuild_started_at,
        EXISTS (
            SELECT 1 FROM pg_locks l
            WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %(cls)s::bigint::oid
+             AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
              AND l.objid = (hashtext(n.name)::bigint & 4294967295)::oid AND l.objsubid = 2
        ),
        (SELECT count(*) FROM (
