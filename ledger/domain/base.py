@@ -5,6 +5,7 @@ The library's own `Aggregate` uses UUIDs; these classes are the same shape with 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from eventsourcing.domain import (
     BaseAggregate,
@@ -36,6 +37,10 @@ class LedgerSnapshot(CanSnapshotAggregate[str], CanCreateTimestamp, metaclass=Me
     originator_id: str
     originator_version: int
     timestamp: datetime
+    # `take()` passes the aggregate's topic and state: without these fields every save that
+    # reached a snapshot interval raised TypeError after its events had committed.
+    topic: str
+    state: dict[str, Any]
 
 
 class LedgerAggregate(BaseAggregate[str]):

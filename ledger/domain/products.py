@@ -86,7 +86,9 @@ class Product(LedgerAggregate):
 
     @property
     def is_active(self) -> bool:
-        return self.status is ProductStatus.ACTIVE
+        # Equality, not identity: an aggregate loaded from a snapshot holds the plain string
+        # its JSON state decoded to.
+        return self.status == ProductStatus.ACTIVE
 
     # Commands: check, then trigger the event.
 

@@ -1,0 +1,62 @@
+"""Snapshots: an aggregate past its snapshot interval saves, reloads from the snapshot, and
+keeps taking commands."""
+
+from __future__ import annotations
+
+import psycopg
+
+from ledger.application import Ledger
+from ledger.commands import AdjustStock, CreateProduct, OrderItemRequest, PlaceOrder
+from ledger.domain import Product, ShippingAddress
+from ledger.settings import Settings
+
+ADDRESS = ShippingAddress(
+    full_name="Ada", address_line1="1 Road", city="Town", state="TS", postal_code="1", country="US"
+)
+
+
+def test_a_product_past_its_snapshot_interval_reloads_and_takes_orders(
+    ledger: Ledger, database_url: str, settings: Settings
+) -> None:
+    ledger.create_product(
+        CreateProduct(
+            name="Pen",
+            description="",
+            price=100,
+            category="office",
+            stock=10,
+            product_id="prod_pen",
+        )
+    )
+    interval = Ledger.snapshotting_intervals[Product]
+    for _ in range(interval + 5):
+        ledger.adjust_stock(AdjustStock("prod_pen", 1, "delivery"))
+
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT originator_version FROM ledger_snapshots WHERE originator_id = 'prod_pen'"
+        ).fetchone()
+    assert row == (interval,)
+
+    # An explicit version bypasses the cache: snapshot plus the events after it.
+    version = ledger.repository.get("prod_pen").version
+    reloaded = ledger.repository.get("prod_pen", version=version)
+    assert isinstance(reloaded, Product)
+    assert reloaded.on_hand == 10 + interval + 5
+    assert reloaded.is_active
+
+    fresh = Ledger(settings, database_url)  # a new process: nothing cached
+    try:
+        fresh.place_order(
+            PlaceOrder(
+                customer_id="usr_1",
+                items=(OrderItemRequest("prod_pen", 2),),
+                shipping_address=ADDRESS,
+                payment_method="card",
+            )
+        )
+        product = fresh.repository.get("prod_pen")
+        assert isinstance(product, Product)
+        assert product.reserved == 2
+    finally:
+        fresh.close()
