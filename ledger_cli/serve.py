@@ -42,5 +42,8 @@ def serve(
         "api.main:app_from_environment",
         factory=True,
         workers=workers,
+        # A worker imports the whole ledger before it answers; on a busy machine that takes
+        # longer than uvicorn's default 5 s, which would kill and restart it.
+        timeout_worker_healthcheck=30,
         **options,  # type: ignore[arg-type]
     )
