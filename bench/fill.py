@@ -1,0 +1,91 @@
+"""Grows a store to a given number of events through the ledger's own write path.
+
+Commands one at a time would take hours for a million events, so the filler drives the domain
+aggregates in memory (the same decisions `Ledger.place_order` makes) and saves a few hundred
+orders per `Ledger.save`: the events, their encoding, the table and the snapshots are exactly
+what the application writes. Orders have 2 items over the demo catalog; a share of them
+includes the hot product so that it reaches the requested number of reservations."""
+
+from __future__ import annotations
+
+import random
+import time
+
+from ledger.application import Ledger, new_id
+from ledger.demo import DEMO_SIZE
+from ledger.domain import EmailClaim, Order, OrderLine, Product, Role, User
+
+from bench import workload
+
+ORDERS_PER_SAVE = 400
+EVENTS_PER_ORDER = 3  # OrderPlaced + two StockReserved
+CONFIRM_EVERY = 5  # every fifth order is confirmed: one more event
+USER_EVERY = 25  # a new customer (UserRegistered + EmailClaimed) every 25 orders
+# A well-formed argon2 hash; the filler never logs anyone in.
+PASSWORD_HASH = "$argon2id$v=19$m=65536,t=3,p=4$YmVuY2hzYWx0$YmVuY2hoYXNoYmVuY2hoYXNoYmVuY2g"
+
+
+def _events_per_order() -> float:
+    return EVENTS_PER_ORDER + 1 / CONFIRM_EVERY + 2 / USER_EVERY
+
+
+def fill(
+    ledger: Ledger, events: int, *, hot_reservations: int = 0, seed: int = 7
+) -> tuple[int, float]:
+    """Appends about `events` events (never more than a batch over); returns how many and how
+    many seconds it took."""
+    started = time.perf_counter()
+    orders_total = max(1, int(events / _events_per_order()))
+    hot_share = min(1.0, hot_reservations / orders_total) if hot_reservations else 0.0
+    rng = random.Random(seed)
+    products: dict[str, Product] = {}
+    for n in range(1, DEMO_SIZE + 1):
+        product = ledger.repository.get(f"prod_{n}")
+        assert isinstance(product, Product)
+        products[product.id] = product
+    customer = _new_user()
+    appended = 0
+    placed = 0
+    while appended < events:
+        batch: list[object] = []
+        touched: set[str] = set()
+        for _ in range(ORDERS_PER_SAVE):
+            if placed % USER_EVERY == 0:
+                customer = _new_user()
+                batch.extend(customer)
+            hot = rng.random() < hot_share
+            order_id = new_id("ord")
+            lines = []
+            for product_id in workload.order_products(rng, hot):
+                product = products[product_id]
+                product.reserve(order_id, 1)
+                touched.add(product_id)
+                lines.append(OrderLine(product.id, product.name, 1, product.price))
+            order = Order.place(
+                order_id,
+                customer_id=customer[0].id,
+                lines=lines,
+                currency=ledger.currency,
+                shipping_address=workload.ADDRESS,
+                payment_method="card",
+            )
+            if placed % CONFIRM_EVERY == 0:
+                order.confirm(f"pi_{placed}", "bench")
+            batch.append(order)
+            placed += 1
+        recordings = ledger.save(*batch, *(products[p] for p in touched))  # type: ignore[arg-type]
+        appended += len(recordings)
+    return appended, time.perf_counter() - started
+
+
+def _new_user() -> tuple[User, EmailClaim]:
+    user_id = new_id("usr")
+    email = f"{user_id}@bench.example"
+    user = User(
+        id=user_id,
+        name="Bench Customer",
+        email=email,
+        password_hash=PASSWORD_HASH,
+        role=Role.CUSTOMER,
+    )
+    return user, EmailClaim(id=EmailClaim.id_for(email), user_id=user_id)

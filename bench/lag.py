@@ -1,0 +1,154 @@
+"""Live projection lag: commit of a command to its order row being visible, at a steady rate.
+
+A projector subprocess (`ledger projector run`, all projections) follows the store. Writers
+place orders on a fixed schedule; a listener receives the projector's
+`ledger_projections '<name>:<position>'` notifications, which PostgreSQL delivers when the
+rows commit. A command's lag is the arrival of the first `orders` notification at or past its
+position minus the moment the command returned. The projector's peak RSS under that load is
+the memory row for projectors."""
+
+from __future__ import annotations
+
+import bisect
+import random
+import threading
+import time
+
+import psycopg
+
+from projections import catch_up
+from projections.store import PROGRESS_CHANNEL
+
+from bench import database, procs, workload
+from bench.config import Config
+from bench.load import percentile
+from bench.results import Results, Row, Target
+
+WRITERS = 8
+TARGET_P99_MS = 50.0
+TARGET_RSS_MB = 150.0
+WARMUP_SECONDS = 2.0
+
+
+class _Listener(threading.Thread):
+    """Collects (position, arrival) of one projection's progress notifications."""
+
+    def __init__(self, url: str, projection: str) -> None:
+        super().__init__(daemon=True)
+        self.conn = psycopg.connect(url, autocommit=True)
+        self.conn.execute(f"LISTEN {PROGRESS_CHANNEL}")
+        self.prefix = f"{projection}:"
+        self.positions: list[int] = []
+        self.arrivals: list[float] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            for note in self.conn.notifies(timeout=0.2):
+                now = time.perf_counter()
+                if note.payload.startswith(self.prefix):
+                    self.positions.append(int(note.payload[len(self.prefix) :]))
+                    self.arrivals.append(now)
+
+    def visible_at(self, position: int) -> float | None:
+        index = bisect.bisect_left(self.positions, position)
+        return self.arrivals[index] if index < len(self.positions) else None
+
+
+def _paced(ledger: object, rate: int, seconds: float) -> tuple[list[tuple[int, float]], float]:
+    """Places `rate` orders a second for `seconds` from WRITERS threads; returns each
+    command's (position, returned at) and the achieved rate."""
+    from ledger.application import Ledger
+
+    assert isinstance(ledger, Ledger)
+    lock = threading.Lock()
+    done: list[tuple[int, float]] = []
+    counter = iter(range(10**9))
+    start = time.perf_counter() + 0.1
+    end = start + seconds
+
+    def loop(index: int) -> None:
+        rng = random.Random(index)
+        while True:
+            with lock:
+                slot = start + next(counter) / rate
+            if slot >= end:
+                return
+            delay = slot - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            result = ledger.place_order(workload.place_order(rng, False, f"usr_lag{index}"))
+            returned = time.perf_counter()
+            with lock:
+                done.append((result.position, returned))
+
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(WRITERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    achieved = len(done) / max(time.perf_counter() - start, 1e-9)
+    return done, achieved
+
+
+def run(config: Config, server_url: str, results: Results) -> None:
+    url = database.fresh(server_url, "lag")
+    ledger = database.seeded_ledger(url)
+    catch_up(url)
+    projector = procs.ledger_cli(
+        "projector", "run", "--metrics-port", "0", env={"DATABASE_URL": url, "LEDGER_ENV": "test"}
+    )
+    listener = _Listener(url, "orders")
+    listener.start()
+    try:
+        time.sleep(2.0)  # the projector takes leadership and settles
+        idle_rss = procs.peak_rss_mb(projector.pid)
+        _paced(ledger, config.lag_rate, WARMUP_SECONDS)
+        done, achieved = _paced(ledger, config.lag_rate, config.lag_seconds)
+        time.sleep(1.0)  # the last notifications arrive
+        lags = []
+        missing = 0
+        for position, returned in done:
+            visible = listener.visible_at(position)
+            if visible is None:
+                missing += 1
+                continue
+            lags.append(max(0.0, visible - returned) * 1000)
+        loaded_rss = procs.peak_rss_mb(projector.pid)
+    finally:
+        listener.stop.set()
+        listener.join()
+        listener.conn.close()
+        procs.stop(projector)
+        ledger.close()
+    shape = f"at {achieved:.0f} cmd/s (asked {config.lag_rate})"
+    extra = {"achieved_rate": achieved, "commands": len(done), "not_seen": missing}
+    for p, target in ((50, None), (99, Target("value", "lower", TARGET_P99_MS))):
+        results.add(
+            Row(
+                "projections",
+                f"live lag p{p} commit->order row, {shape}",
+                percentile(lags, p),
+                "ms",
+                "none (absolute target)",
+                None,
+                target,
+                extra=extra,
+            )
+        )
+    if achieved < 0.95 * config.lag_rate:
+        results.note(
+            f"live lag: writers reached {achieved:.0f} of {config.lag_rate} commands/s on this "
+            "machine (the writers, the projector and PostgreSQL share its cores)"
+        )
+    results.add(
+        Row(
+            "memory",
+            "projector peak RSS under live load",
+            loaded_rss,
+            "MB",
+            "same projector idle",
+            idle_rss,
+            Target("value", "lower", TARGET_RSS_MB),
+        )
+    )

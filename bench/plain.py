@@ -1,0 +1,79 @@
+"""The baseline for the write path: the plain `eventsourcing` pattern.
+
+One `Application` with the library's defaults (no aggregate cache, no snapshots, default pool,
+the library creating its own tables), the same domain aggregates, and one `Application.save`
+per command, retried on optimistic-concurrency conflicts. This is what the ledger's write side
+would be without its own tuning."""
+
+from __future__ import annotations
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import IntegrityError
+from psycopg.conninfo import conninfo_to_dict
+
+from ledger.commands import PlaceOrder
+from ledger.demo import demo_products
+from ledger.domain import Order, OrderLine, Product
+
+from bench.database import BENCH_STOCK
+
+MAX_ATTEMPTS = 30
+
+
+class PlainShop(Application[str]):
+    """The shop as the library's documentation would write it."""
+
+    def place_order(self, cmd: PlaceOrder, order_id: str) -> None:
+        for _ in range(MAX_ATTEMPTS):
+            products: list[Product] = []
+            lines: list[OrderLine] = []
+            for item in cmd.items:
+                product = self.repository.get(item.product_id)
+                assert isinstance(product, Product)
+                product.reserve(order_id, item.quantity)
+                products.append(product)
+                lines.append(OrderLine(product.id, product.name, item.quantity, product.price))
+            order = Order.place(
+                order_id,
+                customer_id=cmd.customer_id,
+                lines=lines,
+                currency="USD",
+                shipping_address=cmd.shipping_address,
+                payment_method=cmd.payment_method,
+            )
+            try:
+                self.save(order, *products)
+                return
+            except IntegrityError:
+                continue
+        raise RuntimeError("too many conflicts")
+
+    def seed(self) -> None:
+        for cmd in demo_products():
+            assert cmd.product_id is not None
+            product = Product.create(
+                cmd.product_id,
+                name=cmd.name,
+                description=cmd.description,
+                price=cmd.price,
+                currency="USD",
+                category=cmd.category,
+                tags=list(cmd.tags),
+                images=list(cmd.images),
+                on_hand=BENCH_STOCK,
+            )
+            self.save(product)
+
+
+def plain_env(url: str) -> dict[str, str]:
+    """Only what the library needs to reach the database (text ids are the ledger's ids)."""
+    params = conninfo_to_dict(url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "ORIGINATOR_ID_TYPE": "text",
+        "POSTGRES_DBNAME": str(params.get("dbname")),
+        "POSTGRES_HOST": str(params.get("host") or "localhost"),
+        "POSTGRES_PORT": str(params.get("port") or "5432"),
+        "POSTGRES_USER": str(params.get("user") or "postgres"),
+        "POSTGRES_PASSWORD": str(params.get("password") or ""),
+    }

@@ -1,0 +1,218 @@
+"""Rows that need a big store: rebuild speed against the library's stock runner, rebuild
+memory at two store sizes, and how command and read latency grow with the store.
+
+One database grows in steps: the small store (growth baselines), the mid store (rebuild
+memory), the large store (rebuild speed and memory, stock runner, growth figures). The hot
+product (prod_1) takes its share of the fill's reservations, so at the large size it has the
+long history the growth rows ask about."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from ledger.application import Ledger
+from projections.registry import PROJECTIONS
+
+from bench import database, fill, procs, stock, workload
+from bench.config import Config
+from bench.http import ApiServer, api_available
+from bench.load import percentile
+from bench.results import Results, Row, Target
+
+TARGET_REBUILD_EPS = 50_000.0
+TARGET_GROWTH_RATIO = 1.2
+TARGET_FLAT_RSS_RATIO = 1.2
+TARGET_RSS_MB = 150.0
+
+
+@dataclass
+class Latencies:
+    place_order_ms: float
+    place_hot_ms: float
+    cold_hot_load_ms: float
+    product_detail_ms: float | None
+    hot_versions: int
+
+
+def _sample(ledger: Ledger, samples: int, api: ApiServer | None) -> Latencies:
+    rng = random.Random(11)
+
+    def timed(call: Any) -> float:
+        began = time.perf_counter()
+        call()
+        return (time.perf_counter() - began) * 1000
+
+    spread = [
+        timed(lambda: ledger.place_order(workload.place_order(rng, False, "usr_growth")))
+        for _ in range(samples)
+    ]
+    hot = [
+        timed(lambda: ledger.place_order(workload.place_order(rng, True, "usr_growth")))
+        for _ in range(samples)
+    ]
+    version = ledger.repository.get(workload.HOT_PRODUCT).version
+    # With an explicit version the repository skips its cache and loads from the store
+    # (latest snapshot plus the events after it): the cost of a cold start on this product.
+    cold = [
+        timed(lambda: ledger.repository.get(workload.HOT_PRODUCT, version=version))
+        for _ in range(max(10, samples // 10))
+    ]
+    detail = None
+    if api is not None:
+        with httpx.Client(base_url=api.base_url) as client:
+            path = f"/api/v1/products/{workload.HOT_PRODUCT}"
+            client.get(path).raise_for_status()
+            detail = percentile([timed(lambda: client.get(path)) for _ in range(samples)], 50)
+    return Latencies(
+        percentile(spread, 50), percentile(hot, 50), percentile(cold, 50), detail, version
+    )
+
+
+def _rebuild(url: str) -> dict[str, Any]:
+    return procs.run_json("-m", "bench.rebuild_child", url, *PROJECTIONS)
+
+
+def run(config: Config, server_url: str, results: Results) -> None:
+    url = database.fresh(server_url, "store")
+    ledger = database.seeded_ledger(url)
+    api = ApiServer(url) if api_available() else None
+    if api is None:
+        results.note("product-detail growth rows skipped: the API (`ledger serve`) is missing")
+    try:
+        if api is not None:
+            api.start()
+        _grow(ledger, url, config.small_events, 0)
+        _rebuild(url)  # the read models the API serves
+        small = _sample(ledger, config.growth_samples, api)
+
+        _grow(
+            ledger,
+            url,
+            config.mid_events,
+            config.hot_reservations * config.mid_events // config.large_events,
+        )
+        mid = _rebuild(url)
+
+        _grow(ledger, url, config.large_events, config.hot_reservations)
+        large = _rebuild(url)
+        position, seconds = stock.run_for(url, config.stock_runner_seconds)
+        stock_eps = position / seconds
+        big = _sample(ledger, config.growth_samples, api)
+    finally:
+        if api is not None:
+            api.stop()
+        ledger.close()
+
+    events = database.event_count(url)
+    products = large["rebuilds"]["products"]
+    results.add(
+        Row(
+            "projections",
+            f"rebuild products, {events:,} events",
+            products["events_per_second"],
+            "events/s",
+            f"stock ProjectionRunner (first {position:,} events)",
+            stock_eps,
+            Target("value", "higher", TARGET_REBUILD_EPS),
+            extra=large,
+        )
+    )
+    all_events = sum(r["events"] for r in large["rebuilds"].values())
+    all_seconds = sum(r["seconds"] for r in large["rebuilds"].values())
+    results.add(
+        Row(
+            "projections",
+            "rebuild all 5 projections (events per second each)",
+            all_events / all_seconds,
+            "events/s",
+            "stock ProjectionRunner (products)",
+            stock_eps,
+            Target("value", "higher", TARGET_REBUILD_EPS),
+        )
+    )
+    mid_events = mid["rebuilds"]["products"]["events"]
+    results.add(
+        Row(
+            "memory",
+            f"rebuild peak RSS, {mid_events:,} events",
+            mid["peak_rss_mb"],
+            "MB",
+            "none (absolute target)",
+            None,
+            Target("value", "lower", TARGET_RSS_MB),
+        )
+    )
+    results.add(
+        Row(
+            "memory",
+            f"rebuild peak RSS, {events:,} events",
+            large["peak_rss_mb"],
+            "MB",
+            f"rebuild peak RSS, {mid_events:,} events",
+            mid["peak_rss_mb"],
+            Target("ratio", "lower", TARGET_FLAT_RSS_RATIO),
+        )
+    )
+    growth = Target("ratio", "lower", TARGET_GROWTH_RATIO)
+    small_label = f"same at {config.small_events:,} events"
+    results.add(
+        Row(
+            "growth",
+            f"place order p50, {events:,} events",
+            big.place_order_ms,
+            "ms",
+            small_label,
+            small.place_order_ms,
+            growth,
+        )
+    )
+    results.add(
+        Row(
+            "growth",
+            f"place order on prod_1 p50, {big.hot_versions:,} versions",
+            big.place_hot_ms,
+            "ms",
+            f"prod_1 at {small.hot_versions:,} versions",
+            small.place_hot_ms,
+            growth,
+        )
+    )
+    results.add(
+        Row(
+            "growth",
+            f"cold load of prod_1 p50, {big.hot_versions:,} versions",
+            big.cold_hot_load_ms,
+            "ms",
+            f"prod_1 at {small.hot_versions:,} versions",
+            small.cold_hot_load_ms,
+            growth,
+        )
+    )
+    if big.product_detail_ms is not None:
+        results.add(
+            Row(
+                "growth",
+                f"GET product detail p50, {events:,} events",
+                big.product_detail_ms,
+                "ms",
+                small_label,
+                small.product_detail_ms,
+                growth,
+            )
+        )
+
+
+def _grow(ledger: Ledger, url: str, events: int, hot_reservations: int) -> None:
+    have = database.event_count(url)
+    if events > have:
+        hot_have = ledger.repository.get(workload.HOT_PRODUCT).reserved
+        added, seconds = fill.fill(
+            ledger, events - have, hot_reservations=max(0, hot_reservations - hot_have)
+        )
+        print(f"   filled {added:,} events in {seconds:.0f} s", flush=True)
+        database.vacuum_analyze(url)
