@@ -46,8 +46,9 @@ def library_env(database_url: str, settings: Settings, pool_size: int) -> dict[s
     """The environment variables the library reads, derived from one database URL."""
     params = conninfo_to_dict(database_url)
     return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
-        "FACTORY_TOPIC": f"{__name__}:LedgerFactory",
+        # The library reads PERSISTENCE_MODULE before its legacy FACTORY_TOPIC: naming the
+        # postgres module there would silently bypass LedgerFactory (timeouts, bounded retries).
+        "PERSISTENCE_MODULE": f"{__name__}:LedgerFactory",
         "ORIGINATOR_ID_TYPE": "text",
         "CREATE_TABLE": "no",
         "POSTGRES_DBNAME": str(params.get("dbname") or "postgres"),
