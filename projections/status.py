@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 import psycopg
+from psycopg.rows import tuple_row
 
 from projections.registry import PROJECTIONS
 from projections.store import ADVISORY_CLASS
@@ -102,13 +103,15 @@ def _params() -> dict[str, Any]:
 
 def read_status(conn: psycopg.Connection[Any]) -> list[ProjectionStatus]:
     """Every projection's status (synchronous: the CLI and the workers)."""
-    rows = conn.execute(_STATUS, _params()).fetchall()
+    with conn.cursor(row_factory=tuple_row) as cur:
+        rows = cur.execute(_STATUS, _params()).fetchall()
     now = datetime.now(UTC)
     return [_from_row(row, now) for row in rows]
 
 
 async def read_status_async(conn: psycopg.AsyncConnection[Any]) -> list[dict[str, Any]]:
     """Every projection's status as JSON-ready dicts (the API)."""
-    rows = await (await conn.execute(_STATUS, _params())).fetchall()
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        rows = await (await cur.execute(_STATUS, _params())).fetchall()
     now = datetime.now(UTC)
     return [_from_row(row, now).as_dict() for row in rows]

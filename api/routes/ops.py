@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
-from psycopg.rows import dict_row, tuple_row
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
@@ -16,7 +14,6 @@ from api.routes import API_PREFIX
 from api.schemas.common import Envelope, ErrorEnvelope, error_responses
 from api.security import AdminUser
 from api.state import ApiState, State
-from api.views import Conn
 from projections.status import read_status_async
 
 router = APIRouter(prefix=API_PREFIX, tags=["operations"])
@@ -44,15 +41,6 @@ class ProjectionStatusOut(BaseModel):
     updated_at: str | None
     rebuild_position: int | None
     rebuild_target: int | None
-
-
-async def projection_status(conn: Conn) -> list[dict[str, Any]]:
-    """The projections' figures; their reader wants plain tuple rows."""
-    conn.row_factory = tuple_row  # type: ignore[assignment]  # swapped back below
-    try:
-        return await read_status_async(conn)
-    finally:
-        conn.row_factory = dict_row
 
 
 @root_router.get("/health")
@@ -96,7 +84,7 @@ async def _checks(state: ApiState) -> dict[str, str]:
         async with state.pool.connection(timeout=2) as conn:
             await conn.execute("SELECT 1")
             checks["database"] = "ok"
-            for status in await projection_status(conn):
+            for status in await read_status_async(conn):
                 lag = float(status["lag_seconds"])
                 checks[f"projection:{status['name']}"] = (
                     "ok" if lag <= threshold else f"lagging {lag:.1f}s (threshold {threshold}s)"
@@ -133,6 +121,6 @@ async def metrics() -> Response:
 async def projections(_: AdminUser, state: State) -> Response:
     """Every projection: position, head of the store, lag, state and dead letters."""
     async with state.pool.connection() as conn:
-        rows = await projection_status(conn)
+        rows = await read_status_async(conn)
     data = [ProjectionStatusOut.model_validate(row) for row in rows]
     return respond(Envelope(message="Projections", data=data))
