@@ -118,13 +118,13 @@ class Changes:
             for table, changes in self._tables.items():
                 target = sql.Identifier(table.name + suffix)
                 if changes.upserts:
-                    _upsert(cur, table, target, list(changes.upserts.values()))
+                    _insert(cur, table, target, list(changes.upserts.values()), add=False)
                     statements += 1
                 for (set_cols, inc_cols), rows in _group_patches(table, changes.patches).items():
                     _patch(cur, table, target, set_cols, inc_cols, rows)
                     statements += 1
                 if changes.accumulations:
-                    _accumulate(cur, table, target, list(changes.accumulations.values()))
+                    _insert(cur, table, target, list(changes.accumulations.values()), add=True)
                     statements += 1
         self._tables.clear()
         return statements
@@ -144,22 +144,38 @@ def _recordset(target: sql.Identifier) -> sql.Composed:
     return sql.SQL("jsonb_populate_recordset(NULL::{}, %s::jsonb)").format(target)
 
 
-def _upsert(
-    cur: psycopg.Cursor[Any], table: Table, target: sql.Identifier, rows: list[Row]
+def _insert(
+    cur: psycopg.Cursor[Any],
+    table: Table,
+    target: sql.Identifier,
+    rows: list[Row],
+    *,
+    add: bool,
 ) -> None:
+    """Inserts `rows`; a row whose key exists is replaced (`add=False`) or has the table's
+    counters added to it (`add=True`)."""
     columns = [c for c in table.columns if c in rows[0]]
-    updates = [c for c in columns if c not in table.key]
+    if add:
+        on_conflict = [
+            sql.SQL("{0} = t.{0} + EXCLUDED.{0}").format(sql.Identifier(c))
+            for c in table.counters
+            if c in rows[0]
+        ]
+    else:
+        on_conflict = [
+            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
+            for c in columns
+            if c not in table.key
+        ]
     statement = sql.SQL(
-        "INSERT INTO {target} ({cols}) SELECT {cols} FROM {source} "
+        "INSERT INTO {target} AS t ({cols}) SELECT {cols} FROM {source} "
         "ON CONFLICT ({key}) DO UPDATE SET {updates}"
     ).format(
         target=target,
         cols=sql.SQL(", ").join(map(sql.Identifier, columns)),
         source=_recordset(target),
         key=sql.SQL(", ").join(map(sql.Identifier, table.key)),
-        updates=sql.SQL(", ").join(
-            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in updates
-        ),
+        updates=sql.SQL(", ").join(on_conflict),
     )
     cur.execute(statement, (_json(rows),))
 
@@ -195,26 +211,6 @@ def _patch(
         source=_recordset(target),
         match=sql.SQL(" AND ").join(
             sql.SQL("t.{0} = v.{0}").format(sql.Identifier(k)) for k in table.key
-        ),
-    )
-    cur.execute(statement, (_json(rows),))
-
-
-def _accumulate(
-    cur: psycopg.Cursor[Any], table: Table, target: sql.Identifier, rows: list[Row]
-) -> None:
-    columns = [c for c in table.columns if c in rows[0]]
-    counters = [c for c in table.counters if c in rows[0]]
-    statement = sql.SQL(
-        "INSERT INTO {target} AS t ({cols}) SELECT {cols} FROM {source} "
-        "ON CONFLICT ({key}) DO UPDATE SET {updates}"
-    ).format(
-        target=target,
-        cols=sql.SQL(", ").join(map(sql.Identifier, columns)),
-        source=_recordset(target),
-        key=sql.SQL(", ").join(map(sql.Identifier, table.key)),
-        updates=sql.SQL(", ").join(
-            sql.SQL("{0} = t.{0} + EXCLUDED.{0}").format(sql.Identifier(c)) for c in counters
         ),
     )
     cur.execute(statement, (_json(rows),))
