@@ -22,8 +22,9 @@ from api.positions import ProjectionPositions
 from api.ratelimit import RateLimiter
 from api.routes import auth, ops, orders, products, reports
 from api.state import ApiState
+from api.tracing import instrument_app
 from api.views import ReadPool
-from ledger import database
+from ledger import database, slow_queries
 from ledger.application import Ledger
 from ledger.eventstore import session_options
 from ledger.logs import get_logger
@@ -36,6 +37,7 @@ log = get_logger("ledger.api")
 
 def create_app(settings: Settings) -> FastAPI:
     """The HTTP API for `settings`; its resources open when the app starts."""
+    slow_queries.set_threshold(settings.ledger_slow_query_ms)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,6 +76,7 @@ def create_app(settings: Settings) -> FastAPI:
                             "Idempotent-Replayed", "Retry-After"],
         )  # fmt: skip
     app.add_middleware(RequestMiddleware, slow_request_ms=settings.ledger_slow_request_ms)
+    instrument_app(app)  # before the lifespan opens any connection, so all are traced
     return app
 
 
@@ -84,7 +87,12 @@ async def _open(settings: Settings) -> ApiState:
         url,
         min_size=1,
         max_size=size,
-        kwargs={"autocommit": True, "row_factory": dict_row, "options": session_options(settings)},
+        kwargs={
+            "autocommit": True,
+            "row_factory": dict_row,
+            "cursor_factory": slow_queries.TimedAsyncCursor,
+            "options": session_options(settings),
+        },
         timeout=10,
         name="read",
         open=False,

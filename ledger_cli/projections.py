@@ -18,6 +18,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemaining
 from rich.table import Table
 
 from ledger.logs import get_logger
+from ledger.tracing import configure_tracing
 from ledger_cli import context
 from projections import dead_letters
 from projections.rebuild import Progress as RebuildProgress
@@ -47,6 +48,7 @@ def run(
     """Run projector workers until SIGTERM or Ctrl-C (one active copy per projection)."""
     projections = resolve(names)
     url = context.url()
+    configure_tracing("ledger-projector")  # off unless OTEL_* variables ask for it
     if metrics_port:
         try:
             start_http_server(metrics_port, addr=metrics_host)
