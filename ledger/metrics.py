@@ -1,7 +1,9 @@
 """Prometheus metrics shared by the API and the projector workers.
 
 Under several uvicorn workers set PROMETHEUS_MULTIPROC_DIR: prometheus-client then writes
-every process's samples to that folder and `/metrics` adds them up, so no count is lost."""
+every process's samples to that folder and `/metrics` adds them up, so no count is lost. The
+projection gauges keep the most recent value written by any process: each API worker refreshes
+them when it is scraped, and an older refresh in another worker must not win."""
 
 from __future__ import annotations
 
@@ -25,19 +27,19 @@ HTTP_SECONDS = Histogram(
 )  # fmt: skip
 PROJECTION_POSITION = Gauge(
     "ledger_projection_position", "Last store position applied", ["projection"],
-    multiprocess_mode="max",
+    multiprocess_mode="mostrecent",
 )  # fmt: skip
 PROJECTION_LAG_EVENTS = Gauge(
     "ledger_projection_lag_events", "Events in the store not yet applied", ["projection"],
-    multiprocess_mode="max",
+    multiprocess_mode="mostrecent",
 )  # fmt: skip
 PROJECTION_LAG_SECONDS = Gauge(
     "ledger_projection_lag_seconds", "Age of the oldest event not yet applied", ["projection"],
-    multiprocess_mode="max",
+    multiprocess_mode="mostrecent",
 )  # fmt: skip
 PROJECTION_DEAD_LETTERS = Gauge(
     "ledger_projection_dead_letters", "Events parked as dead letters", ["projection"],
-    multiprocess_mode="max",
+    multiprocess_mode="mostrecent",
 )  # fmt: skip
 PROJECTION_EVENTS = Counter(
     "ledger_projection_events_total", "Events applied by a projection", ["projection"]

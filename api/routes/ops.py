@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import psycopg
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from pydantic import BaseModel
@@ -14,11 +15,19 @@ from api.routes import API_PREFIX
 from api.schemas.common import Envelope, ErrorEnvelope, error_responses
 from api.security import AdminUser
 from api.state import ApiState, State
+from ledger.logs import get_logger
+from ledger.metrics import (
+    PROJECTION_DEAD_LETTERS,
+    PROJECTION_LAG_EVENTS,
+    PROJECTION_LAG_SECONDS,
+    PROJECTION_POSITION,
+)
 from projections.status import read_status_async
 
 router = APIRouter(prefix=API_PREFIX, tags=["operations"])
 # Operators and orchestrators also find health and metrics at the root.
 root_router = APIRouter(include_in_schema=False)
+log = get_logger("ledger.api")
 
 
 class HealthOut(BaseModel):
@@ -102,8 +111,9 @@ async def _checks(state: ApiState) -> dict[str, str]:
 
 @root_router.get("/metrics")
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
-async def metrics() -> Response:
+async def metrics(state: State) -> Response:
     """Prometheus metrics (summed over every worker when several run)."""
+    await _refresh_projection_gauges(state)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
@@ -111,6 +121,23 @@ async def metrics() -> Response:
     else:
         payload = generate_latest()
     return Response(payload, media_type=CONTENT_TYPE_LATEST)
+
+
+async def _refresh_projection_gauges(state: ApiState) -> None:
+    """The projection gauges as of this scrape (one query): the workers that move them run in
+    the projector processes, yet the API's /metrics is where operators look for lag."""
+    try:
+        async with state.pool.connection(timeout=2) as conn:
+            rows = await read_status_async(conn)
+    except psycopg.Error as exc:  # the other metrics still matter while the database is away
+        log.warning("projection gauges not refreshed", error=type(exc).__name__)
+        return
+    for row in rows:
+        name = row["name"]
+        PROJECTION_POSITION.labels(name).set(row["position"])
+        PROJECTION_LAG_EVENTS.labels(name).set(row["lag_events"])
+        PROJECTION_LAG_SECONDS.labels(name).set(row["lag_seconds"])
+        PROJECTION_DEAD_LETTERS.labels(name).set(row["dead_letters"])
 
 
 @router.get(
