@@ -22,6 +22,8 @@ from ledger.domain.money import MAX_MINOR
         ("0", "USD", 0),
         ("0.5", "EUR", 50),
         ("1.50", "USD", 150),
+        # Trailing zeros add no precision: the value is still exact in cents.
+        ("1.500", "USD", 150),
         (Decimal("12.34"), "USD", 1234),
         ("1e2", "USD", 10000),
         ("-4.20", "USD", -420),
@@ -60,11 +62,14 @@ def test_parse_minor_accepts_exact_amounts(
         ("NaN", "USD", "not a"),
         ("Infinity", "USD", "not a"),
         (float("inf"), "USD", "not a"),
+        (Decimal("NaN"), "USD", "not a finite amount"),
+        (Decimal("-Infinity"), "USD", "not a finite amount"),
+        (Decimal("1.005"), "USD", "at most 2 decimals"),
         (True, "USD", "must be a number"),
     ],
 )
 def test_parse_minor_refuses_what_it_cannot_take_exactly(
-    value: str | float | bool, currency: str, message: str
+    value: str | float | bool | Decimal, currency: str, message: str
 ) -> None:
     with pytest.raises(ValidationError, match=message):
         parse_minor(value, currency)
