@@ -19,7 +19,7 @@ UNREACHABLE = "postgresql://nobody@127.0.0.1:1/none"  # nothing listens on port 
 
 
 def test_a_held_table_lock_fails_a_command_fast_and_leaves_nothing(database_url: str) -> None:
-    settings = Settings(ledger_env="test", ledger_lock_timeout_seconds=0.3)  # type: ignore[arg-type]
+    settings = Settings(ledger_env="test", ledger_lock_timeout_seconds=0.3)
     ledger = Ledger(settings, database_url, pool_size=1)
     command = CreateProduct(name="A", description="d", price=1, category="c", product_id="prod_l")
     try:
@@ -37,7 +37,7 @@ def test_a_held_table_lock_fails_a_command_fast_and_leaves_nothing(database_url:
 
 def test_session_limits_come_from_the_settings() -> None:
     settings = Settings(
-        ledger_env="test",  # type: ignore[arg-type]
+        ledger_env="test",
         ledger_lock_timeout_seconds=1.5,
         ledger_statement_timeout_seconds=20,
     )
@@ -54,7 +54,7 @@ def test_session_limits_come_from_the_settings() -> None:
 
 
 def test_the_configured_url_is_used_as_is() -> None:
-    settings = Settings(ledger_env="test", database_url="postgresql://a@127.0.0.1/b")  # type: ignore[arg-type]
+    settings = Settings(ledger_env="test", database_url="postgresql://a@127.0.0.1/b")
     assert database.database_url(settings) == "postgresql://a@127.0.0.1/b"
 
 
