@@ -43,14 +43,13 @@ def parse_minor(value: str | int | float | Decimal, currency: str) -> int:
     coefficient = int("".join(map(str, digits)))
     exponent = currency_exponent(currency)
     shift = int(exp) + exponent
+    if shift < 0:
+        # Decimals as written count: "1.500" is refused for USD even though it equals 1.50.
+        raise ValidationError(f"{currency} amounts have at most {exponent} decimals")
     if coefficient == 0:
         return 0
-    minor: int  # `10**-shift` is typed as Any, since a power may be a float
-    if shift < 0:
-        if -shift > len(digits) or coefficient % 10**-shift:
-            raise ValidationError(f"{currency} amounts have at most {exponent} decimals")
-        minor = coefficient // 10**-shift
-    elif len(digits) + shift > len(str(MAX_MINOR)):
+    minor: int
+    if len(digits) + shift > len(str(MAX_MINOR)):
         raise ValidationError("amount is too large")
     else:
         minor = coefficient * 10**shift

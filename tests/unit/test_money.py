@@ -22,8 +22,6 @@ from ledger.domain.money import MAX_MINOR
         ("0", "USD", 0),
         ("0.5", "EUR", 50),
         ("1.50", "USD", 150),
-        # Trailing zeros add no precision: the value is still exact in cents.
-        ("1.500", "USD", 150),
         (Decimal("12.34"), "USD", 1234),
         ("1e2", "USD", 10000),
         ("-4.20", "USD", -420),
@@ -43,6 +41,9 @@ def test_parse_minor_accepts_exact_amounts(
     ("value", "currency", "message"),
     [
         ("29.999", "USD", "at most 2 decimals"),
+        # Decimals as written count, trailing zeros included (spec: more decimals is a 422).
+        ("1.500", "USD", "at most 2 decimals"),
+        ("0.000", "USD", "at most 2 decimals"),
         ("0.001", "USD", "at most 2 decimals"),
         ("-0.001", "USD", "at most 2 decimals"),
         (0.1 + 0.2, "USD", "at most 2 decimals"),
