@@ -7,6 +7,7 @@ does not burn retries against its own process."""
 
 from __future__ import annotations
 
+import copy
 import random
 import threading
 import time
@@ -42,7 +43,7 @@ from ledger.domain import (
 from ledger.domain.base import LedgerAggregate
 from ledger.domain.errors import ConcurrencyError, ConflictError, DomainError, UnavailableError
 from ledger.domain.users import normalise_email
-from ledger.eventstore import APP_NAME, library_env
+from ledger.eventstore import APP_NAME, GroupCommit, library_env
 from ledger.logs import get_logger
 from ledger.metrics import COMMAND_SECONDS, COMMANDS, EVENTS_APPENDED
 from ledger.settings import Settings
@@ -70,6 +71,8 @@ class Ledger(Application[str]):
         env = library_env(database_url, settings, pool_size)
         env["AGGREGATE_CACHE_MAXSIZE"] = "5000"
         super().__init__(env)
+        self._commits = GroupCommit(self.save)
+        self._reads = threading.local()  # ids of the aggregates the running command read
         self.currency = settings.ledger_currency
         self._stripes = [threading.Lock() for _ in range(_LOCK_STRIPES)]
 
@@ -246,8 +249,11 @@ class Ledger(Application[str]):
             return []
 
     def _get(self, kind: type[A], aggregate_id: str) -> A:
+        read: list[str] | None = getattr(self._reads, "ids", None)
+        if read is not None:
+            read.append(aggregate_id)
         try:
-            aggregate: object = self.repository.get(aggregate_id)
+            aggregate: object = self._cached(aggregate_id) or self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             raise NotFoundError(f"{_noun(kind)} {aggregate_id} not found") from None
         if not isinstance(aggregate, kind):
@@ -289,10 +295,12 @@ class Ledger(Application[str]):
     ) -> CommandResult:
         attempts = MAX_ATTEMPTS if retry else 1
         for attempt in range(1, attempts + 1):
+            aggregates: Sequence[LedgerAggregate] = ()
             try:
-                aggregate_id, aggregates = decide()
-                recordings = self.save(*aggregates)
+                aggregate_id, aggregates = self._decide_fresh(decide)
+                recordings = self._commits.save(aggregates)
             except IntegrityError:
+                self._evict(aggregates)
                 if attempt == attempts:
                     break
                 # Jittered backoff lets the competing writer finish before we reload.
@@ -310,6 +318,57 @@ class Ledger(Application[str]):
             "too many concurrent changes to the same records; try again",
             {"attempts": attempts},
         )
+
+    def _cached(self, aggregate_id: str) -> object | None:
+        """A copy of the cached aggregate as it is, without the repository's fast-forward
+        query for newer events. Commands save every aggregate they read, so if another process
+        changed it the save conflicts and the retry evicts it and reloads
+        (_save_with_retries); a rejection is re-decided on fresh state (_decide_fresh).
+        Reads outside commands keep using `repository.get`, which fast-forwards."""
+        cache = self.repository.cache
+        if cache is None:
+            return None
+        try:
+            cached = cache.get(aggregate_id)
+        except KeyError:
+            return None
+        # A copy, as the repository makes: a command that fails must not corrupt the cache.
+        return copy.deepcopy(cached)
+
+    def _decide_fresh(
+        self, decide: Callable[[], tuple[str, Sequence[LedgerAggregate]]]
+    ) -> tuple[str, Sequence[LedgerAggregate]]:
+        """Runs `decide`; a rejection made on cached aggregates is decided once more on
+        aggregates loaded from the store, since the cache is not fast-forwarded and another
+        process may have changed them (a stale acceptance is caught by the save conflicting,
+        a stale rejection would not be)."""
+        read: list[str] = []
+        self._reads.ids = read
+        try:
+            return decide()
+        except DomainError:
+            if not read:
+                raise
+            self._evict_ids(read)
+            self._reads.ids = []
+            return decide()
+        finally:
+            self._reads.ids = None
+
+    def _evict(self, aggregates: Sequence[LedgerAggregate]) -> None:
+        self._evict_ids([a.id for a in aggregates])
+
+    def _evict_ids(self, aggregate_ids: Sequence[str]) -> None:
+        """Drops aggregates from the cache after a conflict: another process wrote them, so the
+        next attempt must load them from the store."""
+        cache = self.repository.cache
+        if cache is None:
+            return
+        for aggregate_id in aggregate_ids:
+            try:
+                cache.get(aggregate_id, evict=True)
+            except KeyError:
+                continue
 
     @contextmanager
     def _locked(self, aggregate_ids: Sequence[str]) -> Iterator[None]:

@@ -2,16 +2,23 @@
 
 Alembic creates its tables (`ledger db upgrade`), so the library's own table creation is off.
 Every connection gets lock and statement timeouts, so a stuck transaction fails fast instead of
-freezing the writers."""
+freezing the writers. `GroupCommit` lets concurrent commands share one transaction."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import psycopg
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    Recording,
+    StoredEvent,
+)
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
     PostgresApplicationRecorder,
@@ -118,3 +125,109 @@ class LedgerFactory(PostgresFactory):
         if options:
             kwargs["options"] = options
         kwargs["cursor_factory"] = TimedCursor
+
+
+class _Ticket:
+    """One command's events waiting to be committed, and what became of them."""
+
+    __slots__ = ("aggregates", "error", "events", "ids", "recordings")
+
+    def __init__(self, aggregates: Sequence[Any]) -> None:
+        self.aggregates = list(aggregates)
+        # Collected now, so a failed group can still save them one command at a time.
+        self.events = [e for a in self.aggregates for e in a.collect_events()]
+        self.ids = frozenset(a.id for a in self.aggregates)
+        self.recordings: list[Recording[str]] | None = None
+        self.error: BaseException | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.recordings is not None or self.error is not None
+
+
+class GroupCommit:
+    """Saves the events of concurrent commands in one transaction (group commit).
+
+    The library's recorder takes the events table's EXCLUSIVE lock and commits once per
+    `save`, so concurrent writers queue on that lock and on one WAL flush each. Here the first
+    command to arrive becomes the leader: it saves every command queued so far whose aggregates
+    are disjoint from the others' in one `Application.save`, and the rest wait for it. If that
+    transaction fails on a conflict (another process changed one of the aggregates), the
+    leader saves each command on its own, so only the command that really conflicts sees an
+    IntegrityError and retries. Aggregate caching and snapshots are the library's, because
+    every aggregate still goes through `save`."""
+
+    def __init__(self, save: Callable[..., list[Recording[str]]], max_commands: int = 64) -> None:
+        self._save = save  # the application's `save`
+        self._max = max_commands
+        self._cond = threading.Condition()
+        self._queue: list[_Ticket] = []
+        self._flushing = False
+
+    def save(self, aggregates: Sequence[Any]) -> list[Recording[str]]:
+        """Saves the aggregates' pending events (with other commands' when they are
+        concurrent); raises what saving them alone would have raised."""
+        ticket = _Ticket(aggregates)
+        with self._cond:
+            self._queue.append(ticket)
+            while True:
+                if ticket.done:
+                    break
+                if self._flushing:
+                    self._cond.wait()
+                    continue
+                self._flushing = True
+                batch = self._take()
+                self._cond.release()
+                try:
+                    self._flush(batch)
+                finally:
+                    self._cond.acquire()
+                    self._flushing = False
+                    self._cond.notify_all()
+        if ticket.error is not None:
+            raise ticket.error
+        return ticket.recordings or []
+
+    def _take(self) -> list[_Ticket]:
+        """The oldest queued commands whose aggregates do not overlap (called locked)."""
+        batch: list[_Ticket] = []
+        claimed: set[str] = set()
+        for ticket in self._queue:
+            if len(batch) == self._max:
+                break
+            if claimed.isdisjoint(ticket.ids):
+                batch.append(ticket)
+                claimed |= ticket.ids
+        taken = {id(t) for t in batch}
+        self._queue = [t for t in self._queue if id(t) not in taken]
+        return batch
+
+    def _flush(self, batch: list[_Ticket]) -> None:
+        if len(batch) > 1:
+            try:
+                recordings = self._save(*_objects(batch))
+            except IntegrityError:
+                pass  # someone else's write conflicts with one of them: go one by one
+            except BaseException as exc:
+                for ticket in batch:
+                    ticket.error = exc
+                return
+            else:
+                by_id: dict[str, list[Recording[str]]] = {}
+                for recording in recordings:
+                    by_id.setdefault(recording.domain_event.originator_id, []).append(recording)
+                for ticket in batch:
+                    ticket.recordings = [r for i in ticket.ids for r in by_id.get(i, [])]
+                return
+        for ticket in batch:
+            try:
+                ticket.recordings = self._save(*_objects([ticket]))
+            except BaseException as exc:
+                ticket.error = exc
+
+
+def _objects(batch: Sequence[_Ticket]) -> list[Any]:
+    """The events to record, then their aggregates: their pending events are already
+    collected, but `save` still caches them and takes their snapshots."""
+    return [e for t in batch for e in t.events] + [a for t in batch for a in t.aggregates]

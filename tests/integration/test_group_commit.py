@@ -1,0 +1,143 @@
+"""Group commit: concurrent commands share one transaction, and a conflict in a shared
+transaction falls back to saving each command alone, so only the conflicting one fails."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError, Recording
+
+from ledger.application import Ledger
+from ledger.commands import AdjustStock, CreateProduct
+from ledger.domain import Product
+from ledger.eventstore import GroupCommit
+
+
+def _product(ledger: Ledger, product_id: str) -> Product:
+    ledger.create_product(
+        CreateProduct(
+            name=product_id, description="", price=100, category="c", stock=5,
+            product_id=product_id,
+        )
+    )  # fmt: skip
+    product = ledger.repository.get(product_id)
+    assert isinstance(product, Product)
+    return product
+
+
+def _wait_for(condition: Any, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def test_queued_commands_share_a_transaction_and_a_conflict_falls_back(ledger: Ledger) -> None:
+    first, conflicting, fine = (_product(ledger, f"prod_g{n}") for n in range(3))
+    # Another process moves prod_g1 on: our copy of it is now stale.
+    ledger.adjust_stock(AdjustStock("prod_g1", 1, "elsewhere"))
+
+    calls: list[int] = []
+    release = threading.Event()
+
+    def save(*objs: Any) -> list[Recording[str]]:
+        calls.append(sum(1 for o in objs if isinstance(o, Product)))
+        if len(calls) == 1:
+            release.wait(10)  # hold the first transaction open while others queue
+        return ledger.save(*objs)
+
+    commits = GroupCommit(save)
+    outcomes: dict[str, object] = {}
+
+    def command(name: str, product: Product) -> None:
+        product.adjust_stock(1, "test")
+        try:
+            outcomes[name] = commits.save([product])
+        except IntegrityError as exc:
+            outcomes[name] = exc
+
+    leader = threading.Thread(target=command, args=("first", first))
+    leader.start()
+    _wait_for(lambda: calls == [1])
+    others = [
+        threading.Thread(target=command, args=("conflicting", conflicting)),
+        threading.Thread(target=command, args=("fine", fine)),
+    ]
+    for thread in others:
+        thread.start()
+    _wait_for(lambda: len(commits._queue) == 2)
+    release.set()
+    for thread in (leader, *others):
+        thread.join(10)
+
+    # The first alone; the two queued ones together, which conflicts; then each alone.
+    assert calls == [1, 2, 1, 1]
+    assert isinstance(outcomes["conflicting"], IntegrityError)
+    for name in ("first", "fine"):
+        recordings = outcomes[name]
+        assert isinstance(recordings, list)
+        assert len(recordings) == 1
+    reloaded = ledger.repository.get("prod_g2")
+    assert isinstance(reloaded, Product)
+    assert reloaded.on_hand == 6
+
+
+def test_commands_on_the_same_aggregate_are_never_in_one_transaction(ledger: Ledger) -> None:
+    product = _product(ledger, "prod_same")
+    copy = ledger.repository.get("prod_same")
+    assert isinstance(copy, Product)
+    calls: list[int] = []
+    release = threading.Event()
+    other = _product(ledger, "prod_other")
+
+    def save(*objs: Any) -> list[Recording[str]]:
+        calls.append(sum(1 for o in objs if isinstance(o, Product)))
+        if len(calls) == 1:
+            release.wait(10)
+        return ledger.save(*objs)
+
+    commits = GroupCommit(save)
+    errors: list[BaseException] = []
+
+    def command(aggregate: Product) -> None:
+        aggregate.adjust_stock(1, "test")
+        try:
+            commits.save([aggregate])
+        except IntegrityError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=command, args=(other,))]
+    threads[0].start()
+    _wait_for(lambda: calls == [1])
+    for aggregate in (product, copy):
+        threads.append(threading.Thread(target=command, args=(aggregate,)))
+        threads[-1].start()
+    _wait_for(lambda: len(commits._queue) == 2)
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    # The two versions of prod_same went in separate transactions: one won, one conflicted.
+    assert calls == [1, 1, 1]
+    assert len(errors) == 1
+
+
+def test_concurrent_commands_through_the_ledger_all_land(ledger: Ledger) -> None:
+    writers = 8
+    for n in range(writers):
+        _product(ledger, f"prod_c{n}")
+
+    def run(n: int) -> None:
+        for _ in range(10):
+            ledger.adjust_stock(AdjustStock(f"prod_c{n}", 1, "delivery"))
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    for n in range(writers):
+        product = ledger.repository.get(f"prod_c{n}")
+        assert isinstance(product, Product)
+        assert product.on_hand == 15
