@@ -76,9 +76,11 @@ def test_parse_minor_refuses_what_it_cannot_take_exactly(
         parse_minor(value, currency)
 
 
-def test_zero_with_any_exponent_is_zero() -> None:
-    assert parse_minor("0E-1000000000", "USD") == 0
-    assert parse_minor("0.000", "USD") == 0
+def test_zero_is_zero_however_written_within_the_decimals() -> None:
+    assert parse_minor("0E+1000000000", "USD") == 0
+    assert parse_minor("0.00", "USD") == 0
+    with pytest.raises(ValidationError, match="at most 2 decimals"):
+        parse_minor("0E-1000000000", "USD")
 
 
 @pytest.mark.parametrize(
