@@ -1,0 +1,102 @@
+"""Races over HTTP: a hot product sells exactly its stock to hundreds of concurrent buyers, and
+concurrent registrations of one email make one account."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import psycopg
+import pytest
+
+from api.security import create_access_token
+from ledger.settings import Settings
+from tests.projector_process import caught_up, wait_until
+from tests.servers import (
+    PASSWORD,
+    SECRET_KEY,
+    LedgerStack,
+    admin_token,
+    auth,
+    create_product,
+    ledger_stack,
+    order_body,
+    unique_email,
+)
+
+BUYERS = 300
+STOCK = 120
+THREADS = 32
+REGISTRATIONS = 16
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def stack(
+    make_database: Callable[[], str],
+    redis_server_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[LedgerStack]:
+    with ledger_stack(
+        make_database(), redis_server_url, tmp_path_factory.mktemp("races")
+    ) as running:
+        yield running
+
+
+def test_a_hot_product_sells_exactly_its_stock(stack: LedgerStack) -> None:
+    admin = admin_token(stack)
+    with httpx.Client(base_url=stack.api_url, timeout=60) as client:
+        product = create_product(client, admin, stock=STOCK)
+    # Each buyer its own customer, signed as the API signs (300 argon2 sign-ins would only
+    # measure the password hash).
+    settings = Settings(ledger_env="test", ledger_secret_key=SECRET_KEY)  # type: ignore[arg-type]
+    tokens = [create_access_token(settings, f"usr_buyer{n}", "customer")[0] for n in range(BUYERS)]
+    limits = httpx.Limits(max_connections=THREADS)
+
+    with httpx.Client(base_url=stack.api_url, timeout=60, limits=limits) as client:
+
+        def buy(token: str) -> tuple[int, str | None]:
+            headers = {**auth(token), "Prefer": "respond-async"}
+            response = client.post("/orders", json=order_body(product), headers=headers)
+            body = response.json()
+            return response.status_code, None if body["success"] else body["error"]["code"]
+
+        with ThreadPoolExecutor(THREADS) as pool:
+            outcomes = Counter(pool.map(buy, tokens))
+
+    sold = outcomes[(202, None)] + outcomes[(201, None)]
+    assert sold == STOCK, outcomes
+    assert outcomes[(409, "INSUFFICIENT_STOCK")] == BUYERS - STOCK, outcomes
+    with psycopg.connect(stack.database_url) as conn:
+        reserved = conn.execute(
+            "SELECT count(*) FROM ledger_events WHERE originator_id = %s AND topic LIKE %s",
+            (product, "%.StockReserved"),
+        ).fetchone()
+        placed = conn.execute(
+            "SELECT count(*) FROM ledger_events WHERE topic LIKE %s", ("%.OrderPlaced",)
+        ).fetchone()
+    assert reserved == (STOCK,)
+    assert placed == (STOCK,)
+    wait_until(caught_up(stack.database_url, ["products"]), 30, "the catalog to catch up")
+    with httpx.Client(base_url=stack.api_url, timeout=30) as client:
+        after = client.get(f"/products/{product}").json()
+    data = after["data"]
+    assert (data["on_hand"], data["reserved"], data["available"]) == (STOCK, STOCK, 0)
+
+
+def test_concurrent_registrations_of_one_email_make_one_account(stack: LedgerStack) -> None:
+    email = unique_email("race")
+    with httpx.Client(base_url=stack.api_url, timeout=60) as client:
+
+        def sign_up(n: int) -> int:
+            # Spellings differ only in case: emails are unique case-insensitively.
+            spelled = email.upper() if n % 2 else email
+            body = {"name": f"Racer {n}", "email": spelled, "password": PASSWORD}
+            return client.post("/auth/register", json=body).status_code
+
+        with ThreadPoolExecutor(REGISTRATIONS) as pool:
+            statuses = Counter(pool.map(sign_up, range(REGISTRATIONS)))
+    assert statuses == {201: 1, 409: REGISTRATIONS - 1}
