@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -66,6 +67,12 @@ def make_client(database_url: str) -> Iterator[MakeClient]:
     yield make
     for client in reversed(opened):
         client.__exit__(None, None, None)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def admin_headers(client: TestClient, database_url: str) -> dict[str, str]:
