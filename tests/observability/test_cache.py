@@ -1,0 +1,49 @@
+"""The product cache in Redis: a second read of a product is answered from Redis, and a write
+(with or without its X-Ledger-Position) is never answered with the older cached body."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import redis
+
+from tests.observability.conftest import MakeClient, admin_headers, product_body
+from tests.projector_process import projector
+
+
+def test_product_detail_is_cached_and_a_write_is_never_answered_from_it(
+    make_client: MakeClient, database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    store = redis.Redis.from_url(redis_url)
+    with projector(database_url, tmp_path):
+        client = make_client(redis_url=redis_url, ledger_consistency_timeout=5)
+        admin = admin_headers(client, database_url)
+        created = client.post("/api/v1/products", json=product_body(price="10.00"), headers=admin)
+        assert created.status_code == 201, created.text
+        product_id = created.json()["data"]["id"]
+        path = f"/api/v1/products/{product_id}"
+
+        first = client.get(path)
+        assert first.status_code == 200
+        [key] = store.scan_iter(match="ledger:cache:product:*")
+        assert orjson.loads(store.get(key) or b"") == first.json()
+        # Mark the cached body: the next read shows whether it came from Redis.
+        marked = first.json()
+        marked["data"]["name"] = "served from the cache"
+        store.set(key, orjson.dumps(marked), keepttl=True)
+        assert client.get(path).json()["data"]["name"] == "served from the cache"
+
+        changed = client.patch(path, json={"price": "12.00"}, headers=admin)
+        assert changed.status_code == 200, changed.text
+        position = changed.headers["X-Ledger-Position"]
+        with_token = client.get(path, headers={"X-Ledger-Consistency": position})
+        plain = client.get(path)
+        for response in (with_token, plain):
+            assert response.status_code == 200
+            assert response.json()["data"]["price"] == "12.00"
+            assert response.json()["data"]["name"] != "served from the cache"
+            assert "X-Ledger-Stale" not in response.headers
+        # The new read is cached under the new position, beside the old entry.
+        assert len(list(store.scan_iter(match="ledger:cache:product:*"))) == 2
+    store.close()
