@@ -310,6 +310,7 @@ class Ledger(Application[str]):
                 if isinstance(exc, IntegrityError):  # pragma: no cover - caught above
                     raise
                 raise UnavailableError("the event store is unavailable, try again") from exc
+            self._remember(aggregates)
             EVENTS_APPENDED.inc(len(recordings))
             position = max((r.notification.id for r in recordings), default=0)
             touched = tuple(dict.fromkeys(a.id for a in aggregates))
@@ -354,6 +355,14 @@ class Ledger(Application[str]):
             return decide()
         finally:
             self._reads.ids = None
+
+    def _remember(self, aggregates: Sequence[LedgerAggregate]) -> None:
+        """Caches the aggregates as just saved (the library caches on save only when it does
+        not fast-forward), so the next command on them needs no query."""
+        cache = self.repository.cache
+        if cache is not None:
+            for aggregate in aggregates:
+                cache.put(aggregate.id, aggregate)
 
     def _evict(self, aggregates: Sequence[LedgerAggregate]) -> None:
         self._evict_ids([a.id for a in aggregates])
