@@ -42,7 +42,7 @@ def drop(server_url: str, name: str) -> None:
 
 def bench_settings() -> Settings:
     # A test environment: no production secrets needed, same code paths otherwise.
-    return Settings(ledger_env="test", ledger_secret_key="b" * 48)  # type: ignore[arg-type]
+    return Settings(ledger_env="test", ledger_secret_key="b" * 48)
 
 
 def seeded_ledger(url: str, pool_size: int = 16) -> Ledger:

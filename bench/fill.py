@@ -11,11 +11,10 @@ from __future__ import annotations
 import random
 import time
 
+from bench import workload
 from ledger.application import Ledger, new_id
 from ledger.demo import DEMO_SIZE
 from ledger.domain import EmailClaim, Order, OrderLine, Product, Role, User
-
-from bench import workload
 
 ORDERS_PER_SAVE = 400
 EVENTS_PER_ORDER = 3  # OrderPlaced + two StockReserved
@@ -40,7 +39,7 @@ def fill(
     rng = random.Random(seed)
     products: dict[str, Product] = {}
     for n in range(1, DEMO_SIZE + 1):
-        product = ledger.repository.get(f"prod_{n}")
+        product: object = ledger.repository.get(f"prod_{n}")
         assert isinstance(product, Product)
         products[product.id] = product
     customer = _new_user()

@@ -14,7 +14,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 import uuid
 from dataclasses import dataclass
 from importlib.util import find_spec
@@ -65,8 +64,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def redis_url() -> str | None:
+    """Redis for the API as production runs it (BENCH_REDIS_URL, default a spare database
+    of the local server), or None when it does not answer."""
+    import redis
+
+    url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/5")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
+    except (redis.RedisError, OSError):
+        return None
+    return url
+
+
 def server_env(url: str) -> dict[str, str]:
+    cache = redis_url()
     return {
+        **({"REDIS_URL": cache} if cache else {}),
         "DATABASE_URL": url,
         "LEDGER_ENV": "test",
         "LEDGER_SECRET_KEY": "s" * 48,
@@ -127,14 +141,14 @@ def find_wrk() -> str | None:
         print("   wrk missing: installing it with apt-get", flush=True)
         subprocess.run(
             ["apt-get", "install", "-y", "-qq", "wrk"],
-            check=False,  # noqa: S607
+            check=False,
             capture_output=True,
         )
         if not shutil.which("wrk"):
-            subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True)  # noqa: S607
+            subprocess.run(["apt-get", "update", "-qq"], check=False, capture_output=True)
             subprocess.run(
                 ["apt-get", "install", "-y", "-qq", "wrk"],
-                check=False,  # noqa: S607
+                check=False,
                 capture_output=True,
             )
     return shutil.which("wrk")
@@ -160,7 +174,7 @@ def wrk(binary: str, url: str, seconds: float, connections: int, script: str | N
     if script:
         args += ["-s", lua.name]
     try:
-        out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout  # noqa: S603
+        out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
     finally:
         Path(lua.name).unlink(missing_ok=True)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
@@ -217,6 +231,11 @@ def run(config: Config, server_url: str, results: Results) -> None:
             "HTTP rows skipped: wrk is missing and could not be installed (apt-get install wrk)"
         )
         return
+    cache = redis_url()
+    results.note(
+        f"HTTP: API with {API_WORKERS} uvicorn workers, "
+        + (f"Redis response cache at {cache}" if cache else "no Redis (none answered)")
+    )
     url = database.fresh(server_url, "http")
     database.seeded_ledger(url).close()
     server = ApiServer(url)

@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import bisect
 import random
+import subprocess
+import sys
 import threading
 import time
-
-import psycopg
-
-from projections import catch_up
-from projections.store import PROGRESS_CHANNEL
 
 from bench import database, procs, workload
 from bench.config import Config
 from bench.load import percentile
 from bench.results import Results, Row, Target
+from projections import catch_up
 
 WRITERS = 8
 TARGET_P99_MS = 50.0
@@ -30,25 +28,31 @@ TARGET_RSS_MB = 150.0
 WARMUP_SECONDS = 2.0
 
 
-class _Listener(threading.Thread):
-    """Collects (position, arrival) of one projection's progress notifications."""
+class _Listener:
+    """The arrivals (position, monotonic time) of one projection's progress notifications,
+    received by bench.listen_child in its own process."""
 
     def __init__(self, url: str, projection: str) -> None:
-        super().__init__(daemon=True)
-        self.conn = psycopg.connect(url, autocommit=True)
-        self.conn.execute(f"LISTEN {PROGRESS_CHANNEL}")
-        self.prefix = f"{projection}:"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.listen_child", url, projection],
+            cwd=procs.ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        if self.process.stdout.readline().strip() != "ready":
+            raise RuntimeError("the listener did not start")
         self.positions: list[int] = []
         self.arrivals: list[float] = []
-        self.stop = threading.Event()
 
-    def run(self) -> None:
-        while not self.stop.is_set():
-            for note in self.conn.notifies(timeout=0.2):
-                now = time.perf_counter()
-                if note.payload.startswith(self.prefix):
-                    self.positions.append(int(note.payload[len(self.prefix) :]))
-                    self.arrivals.append(now)
+    def close(self) -> None:
+        """Stops the listener and collects what it received."""
+        out, _ = self.process.communicate("", timeout=30)
+        for line in out.splitlines():
+            position, arrival = line.split()
+            self.positions.append(int(position))
+            self.arrivals.append(float(arrival))
 
     def visible_at(self, position: int) -> float | None:
         index = bisect.bisect_left(self.positions, position)
@@ -78,7 +82,7 @@ def _paced(ledger: object, rate: int, seconds: float) -> tuple[list[tuple[int, f
             if delay > 0:
                 time.sleep(delay)
             result = ledger.place_order(workload.place_order(rng, False, f"usr_lag{index}"))
-            returned = time.perf_counter()
+            returned = time.monotonic()
             with lock:
                 done.append((result.position, returned))
 
@@ -99,13 +103,13 @@ def run(config: Config, server_url: str, results: Results) -> None:
         "projector", "run", "--metrics-port", "0", env={"DATABASE_URL": url, "LEDGER_ENV": "test"}
     )
     listener = _Listener(url, "orders")
-    listener.start()
     try:
         time.sleep(2.0)  # the projector takes leadership and settles
         idle_rss = procs.peak_rss_mb(projector.pid)
         _paced(ledger, config.lag_rate, WARMUP_SECONDS)
         done, achieved = _paced(ledger, config.lag_rate, config.lag_seconds)
         time.sleep(1.0)  # the last notifications arrive
+        listener.close()
         lags = []
         missing = 0
         for position, returned in done:
@@ -116,9 +120,8 @@ def run(config: Config, server_url: str, results: Results) -> None:
             lags.append(max(0.0, visible - returned) * 1000)
         loaded_rss = procs.peak_rss_mb(projector.pid)
     finally:
-        listener.stop.set()
-        listener.join()
-        listener.conn.close()
+        if listener.process.poll() is None:
+            listener.process.kill()
         procs.stop(projector)
         ledger.close()
     shape = f"at {achieved:.0f} cmd/s (asked {config.lag_rate})"

@@ -74,7 +74,7 @@ def ceiling(url: str, clients: int, seconds: float) -> float:
         script.write(SCRIPT)
     try:
         env = {"PGPASSWORD": str(params.get("password") or ""), "PATH": "/usr/bin:/bin"}
-        out = subprocess.run(  # noqa: S603 - fixed arguments
+        out = subprocess.run(
             [
                 binary,
                 *env_args,

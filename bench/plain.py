@@ -11,11 +11,10 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError
 from psycopg.conninfo import conninfo_to_dict
 
+from bench.database import BENCH_STOCK
 from ledger.commands import PlaceOrder
 from ledger.demo import demo_products
 from ledger.domain import Order, OrderLine, Product
-
-from bench.database import BENCH_STOCK
 
 MAX_ATTEMPTS = 30
 
@@ -28,7 +27,7 @@ class PlainShop(Application[str]):
             products: list[Product] = []
             lines: list[OrderLine] = []
             for item in cmd.items:
-                product = self.repository.get(item.product_id)
+                product: object = self.repository.get(item.product_id)
                 assert isinstance(product, Product)
                 product.reserve(order_id, item.quantity)
                 products.append(product)

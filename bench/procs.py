@@ -17,7 +17,7 @@ def python(
     *args: str, env: dict[str, str] | None = None, quiet: bool = True
 ) -> subprocess.Popen[str]:
     """Starts `python <args>` from the repository root with `env` added to ours."""
-    return subprocess.Popen(  # noqa: S603 - our own interpreter and modules
+    return subprocess.Popen(
         [sys.executable, *args],
         cwd=ROOT,
         env={**os.environ, **(env or {})},
@@ -33,7 +33,7 @@ def ledger_cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
 
 def run_json(*args: str) -> dict[str, object]:
     """Runs `python <args>` to completion and parses the JSON on its last output line."""
-    out = subprocess.run(  # noqa: S603 - our own interpreter and modules
+    out = subprocess.run(
         [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
     result: dict[str, object] = json.loads(out.strip().splitlines()[-1])

@@ -11,9 +11,9 @@ import time
 import traceback
 
 from bench import database
-from ledger.logs import configure_logging
 from bench.config import Config
 from bench.results import Results
+from ledger.logs import configure_logging
 
 
 def main() -> None:

@@ -19,17 +19,15 @@ from eventsourcing.projection import Projection, ProjectionRunner
 from eventsourcing.utils import get_topic
 from psycopg.sql import SQL
 
+from bench.plain import plain_env
 from ledger.domain import Product
 
-from bench.plain import plain_env
-
 VIEW_NAME = "stockproducts"
-STOCK_EVENTS = (
-    Product.StockReceived,
-    Product.StockAdjusted,
-    Product.StockReserved,
-    Product.StockReleased,
-    Product.StockShipped,
+# The domain's event classes, made by the library's @event decorator at import time.
+CREATED: type[Any] = vars(Product)["ProductCreated"]
+STOCK_EVENTS: tuple[type[Any], ...] = tuple(
+    getattr(Product, name)
+    for name in ("StockReceived", "StockAdjusted", "StockReserved", "StockReleased", "StockShipped")
 )
 
 
@@ -49,7 +47,7 @@ class StockProductsView(PostgresTrackingRecorder):
                 "CREATE TABLE IF NOT EXISTS stock_products (id text PRIMARY KEY, name text, "
                 "price bigint, on_hand bigint, reserved bigint, status text, "
                 "updated_at timestamptz)"
-            )
+            ).format()
         )
 
     def created(self, event: Any, tracking: Tracking) -> None:
@@ -73,23 +71,24 @@ class StockProductsView(PostgresTrackingRecorder):
 
 class StockProductsProjection(Projection[StockProductsView]):
     name = VIEW_NAME
-    topics = tuple(get_topic(cls) for cls in (Product.ProductCreated, *STOCK_EVENTS))
+    topics = tuple(get_topic(cls) for cls in (CREATED, *STOCK_EVENTS))
 
     @singledispatchmethod
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         self.view.insert_tracking(tracking)
 
-    @process_event.register
-    def _created(self, domain_event: Product.ProductCreated, tracking: Tracking) -> None:
+    def _created(self, domain_event: Any, tracking: Tracking) -> None:
         self.view.created(domain_event, tracking)
 
-    @process_event.register(Product.StockReceived)
-    @process_event.register(Product.StockAdjusted)
-    @process_event.register(Product.StockReserved)
-    @process_event.register(Product.StockReleased)
-    @process_event.register(Product.StockShipped)
     def _stock(self, domain_event: Any, tracking: Tracking) -> None:
         self.view.stock(domain_event, tracking)
+
+
+# Registered here rather than by annotation: the event classes are made at runtime.
+_dispatch = vars(StockProductsProjection)["process_event"]
+_dispatch.register(CREATED, StockProductsProjection._created)
+for _event in STOCK_EVENTS:
+    _dispatch.register(_event, StockProductsProjection._stock)
 
 
 def run_for(url: str, seconds: float) -> tuple[int, float]:

@@ -7,13 +7,12 @@ from __future__ import annotations
 import random
 import uuid
 
-from ledger.application import Ledger
-
 from bench import database, pgbench, workload
 from bench.config import Config
 from bench.load import percentile, run_threads
 from bench.plain import PlainShop, plain_env
 from bench.results import Results, Row, Target
+from ledger.application import Ledger
 
 # The target: at 8 writers, at least 3x the plain pattern.
 TARGET_RATIO_AT_8 = 3.0
