@@ -91,9 +91,12 @@ def render(exc: Exception, currency: str) -> JSONResponse:
             422, "VALIDATION_ERROR", "the request is not valid", _validation_details(exc)
         )
     if isinstance(exc, StarletteHTTPException):
-        code = _CODE_BY_STATUS.get(exc.status_code, "VALIDATION_ERROR")
-        message = "no such resource" if exc.status_code == 404 else str(exc.detail)
-        return error_response(exc.status_code, code, message, None, dict(exc.headers or {}))
+        # FastAPI answers 400 for a body it cannot parse at all (invalid UTF-8): that is
+        # invalid input like any other, a documented 422 VALIDATION_ERROR.
+        status = 422 if exc.status_code == 400 else exc.status_code
+        code = _CODE_BY_STATUS.get(status, "VALIDATION_ERROR")
+        message = "no such resource" if status == 404 else str(exc.detail)
+        return error_response(status, code, message, None, dict(exc.headers or {}))
     if isinstance(exc, psycopg.DataError):
         # A value PostgreSQL refuses (out of range, invalid text): the client's input.
         return error_response(422, "VALIDATION_ERROR", "a value is out of range or invalid")
