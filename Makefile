@@ -27,3 +27,16 @@ typecheck: sync
 	$(UV) run mypy
 
 check: lint typecheck test
+
+# Benchmarks (docs/benchmarks.md): a fresh database per section; QUICK=1 for a short run.
+# BENCH_DATABASE_URL picks the PostgreSQL server (default: an embedded one).
+QUICK ?=
+bench: sync
+	QUICK=$(QUICK) $(UV) run python -m bench
+
+# Load test (docs/benchmarks.md): locust headless against a fresh ledger on this machine.
+# USERS=max steps the number of users up and reports the largest one sustained.
+USERS ?= 50
+DURATION ?= 60
+load: sync
+	$(UV) run python ops/load/run.py $(if $(filter max,$(USERS)),--find-max --users 25,--users $(USERS)) --duration $(DURATION)
