@@ -143,7 +143,9 @@ def _per_worker_requests(folder: Path, route: str) -> dict[str, float]:
     counts: dict[str, float] = {}
     for path in folder.glob("counter_*.db"):
         pid = path.stem.removeprefix("counter_")
-        for key, value, *_ in MmapedDict.read_all_values_from_file(str(path)):
+        for key, value, *_ in MmapedDict.read_all_values_from_file(  # type: ignore[no-untyped-call]
+            str(path)
+        ):
             _, name, labels, _ = json.loads(key)
             if name == "http_requests_total" and labels.get("route") == route:
                 counts[pid] = counts.get(pid, 0) + value

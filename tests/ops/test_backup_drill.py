@@ -126,7 +126,7 @@ def _make_history(ledger: Ledger) -> None:
 
 def _settings(url: str) -> Settings:
     return Settings(
-        ledger_env="test",  # type: ignore[arg-type]
+        ledger_env="test",
         ledger_secret_key=SECRET_KEY,
         database_url=url,
         rate_limit_auth_per_address="off",
@@ -215,7 +215,9 @@ def test_a_dump_restored_and_rebuilt_reads_exactly_like_the_original(
     events, head = _store_head(source)
 
     with psycopg.connect(server_url) as conn:
-        server_version = int(conn.execute("SHOW server_version_num").fetchone()[0])  # type: ignore[index]
+        row = conn.execute("SHOW server_version_num").fetchone()
+    assert row is not None
+    server_version = int(row[0])
     tools = _client_tools(server_version // 10_000)
     schema_file, data_file = tmp_path / "ledger.schema.sql", tmp_path / "ledger.data.dump"
     timings = {
