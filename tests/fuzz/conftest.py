@@ -1,4 +1,4 @@
-"""Fixtures of the fuzz tests: one running ledger for the module, an admin, a customer and a
+"""Fixtures of the fuzz tests: one running ledger for the package, an admin, a customer and a
 product, so generated requests reach every endpoint past authentication."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class FuzzWorld:
     order: str
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def world(
     make_database: Callable[[], str],
     redis_server_url: str,
