@@ -304,7 +304,7 @@ class Ledger(Application[str]):
                 if attempt == attempts:
                     break
                 # Jittered backoff lets the competing writer finish before we reload.
-                time.sleep(random.uniform(0, min(0.002 * attempt, 0.05)))  # noqa: S311
+                time.sleep(random.uniform(0, min(0.002 * attempt, 0.05)))  # noqa: S311  # nosec B311
                 continue
             except (OperationalError, PersistenceError) as exc:
                 if isinstance(exc, IntegrityError):  # pragma: no cover - caught above

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
+import subprocess  # nosec B404  # only to start our own CLI (_spawn)
 import sys
 import threading
 import time
@@ -74,7 +74,7 @@ def dev(
 
 def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     # Our own CLI, with arguments we built: no untrusted input reaches the command line.
-    return subprocess.Popen([sys.executable, "-m", "ledger_cli.main", *args], env=env)  # noqa: S603
+    return subprocess.Popen([sys.executable, "-m", "ledger_cli.main", *args], env=env)  # noqa: S603  # nosec B603
 
 
 def _wait_until_up(health_url: str, children: Children, stopping: threading.Event) -> bool:
@@ -86,7 +86,7 @@ def _wait_until_up(health_url: str, children: Children, stopping: threading.Even
             return False
         try:
             # Our own loopback URL, built above.
-            with urllib.request.urlopen(health_url, timeout=1) as response:  # noqa: S310
+            with urllib.request.urlopen(health_url, timeout=1) as response:  # noqa: S310  # nosec B310
                 if response.status == HTTPStatus.OK:
                     return True
         except OSError:

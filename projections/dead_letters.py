@@ -53,7 +53,7 @@ def retry(database_url: str, projection: Projection) -> RetryResult:
             ).fetchall()
         ]
         rows = conn.execute(
-            f"SELECT {EVENT_COLUMNS} FROM ledger_events "  # noqa: S608 - constant columns
+            f"SELECT {EVENT_COLUMNS} FROM ledger_events "  # noqa: S608 - constant columns  # nosec B608
             "WHERE notification_id = ANY(%s) ORDER BY notification_id",
             (positions,),
         ).fetchall()

@@ -22,13 +22,13 @@ def read_events(conn: Conn, after: int, limit: int, upto: int | None = None) -> 
     """Up to `limit` events after position `after` (and at most `upto`), in store order."""
     if upto is None:
         rows = conn.execute(
-            f"SELECT {EVENT_COLUMNS} FROM ledger_events "  # noqa: S608 - constant columns
+            f"SELECT {EVENT_COLUMNS} FROM ledger_events "  # noqa: S608 - constant columns  # nosec B608
             "WHERE notification_id > %s ORDER BY notification_id LIMIT %s",
             (after, limit),
         ).fetchall()
     else:
         rows = conn.execute(
-            f"SELECT {EVENT_COLUMNS} FROM ledger_events "  # noqa: S608 - constant columns
+            f"SELECT {EVENT_COLUMNS} FROM ledger_events "  # noqa: S608 - constant columns  # nosec B608
             "WHERE notification_id > %s AND notification_id <= %s "
             "ORDER BY notification_id LIMIT %s",
             (after, upto, limit),
@@ -38,7 +38,7 @@ def read_events(conn: Conn, after: int, limit: int, upto: int | None = None) -> 
 
 def read_event(conn: Conn, position: int) -> Event | None:
     row = conn.execute(
-        f"SELECT {EVENT_COLUMNS} FROM ledger_events WHERE notification_id = %s",  # noqa: S608
+        f"SELECT {EVENT_COLUMNS} FROM ledger_events WHERE notification_id = %s",  # noqa: S608  # nosec B608
         (position,),
     ).fetchone()
     return decode(row) if row else None

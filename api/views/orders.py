@@ -28,7 +28,7 @@ class OrderFilter:
 
 
 async def get_order(conn: Conn, order_id: str) -> dict[str, Any] | None:
-    query = f"SELECT {_ORDER_COLUMNS} FROM orders o WHERE o.id = %s"  # noqa: S608 - fixed text
+    query = f"SELECT {_ORDER_COLUMNS} FROM orders o WHERE o.id = %s"  # noqa: S608 - fixed text  # nosec B608
     return await (await conn.execute(query, (order_id,))).fetchone()
 
 
