@@ -16,7 +16,9 @@ from ledger.application import Ledger, new_id
 from ledger.demo import DEMO_SIZE
 from ledger.domain import EmailClaim, Order, OrderLine, Product, Role, User
 
-ORDERS_PER_SAVE = 400
+# Orders per `Ledger.save`: about 330 events. Saves of some 1,300 events hung inside psycopg's
+# pipeline over a Unix socket (see ledger.eventstore.MAX_GROUP_EVENTS).
+ORDERS_PER_SAVE = 100
 EVENTS_PER_ORDER = 3  # OrderPlaced + two StockReserved
 CONFIRM_EVERY = 5  # every fifth order is confirmed: one more event
 USER_EVERY = 25  # a new customer (UserRegistered + EmailClaimed) every 25 orders

@@ -141,3 +141,34 @@ def test_concurrent_commands_through_the_ledger_all_land(ledger: Ledger) -> None
         product = ledger.repository.get(f"prod_c{n}")
         assert isinstance(product, Product)
         assert product.on_hand == 15
+
+
+def test_a_group_stops_at_its_event_limit(ledger: Ledger) -> None:
+    products = [_product(ledger, f"prod_e{n}") for n in range(3)]
+    calls: list[int] = []
+    release = threading.Event()
+
+    def save(*objs: Any) -> list[Recording[str]]:
+        calls.append(sum(1 for o in objs if isinstance(o, Product)))
+        if len(calls) == 1:
+            release.wait(10)
+        return ledger.save(*objs)
+
+    commits = GroupCommit(save, max_events=1)
+
+    def command(aggregate: Product) -> None:
+        aggregate.adjust_stock(1, "test")
+        commits.save([aggregate])
+
+    threads = [threading.Thread(target=command, args=(products[0],))]
+    threads[0].start()
+    _wait_for(lambda: calls == [1])
+    for aggregate in products[1:]:
+        threads.append(threading.Thread(target=command, args=(aggregate,)))
+        threads[-1].start()
+    _wait_for(lambda: len(commits._queue) == 2)
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    # Disjoint, but one event each is the limit: each queued command went on its own.
+    assert calls == [1, 1, 1]
