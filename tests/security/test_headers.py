@@ -63,17 +63,18 @@ def cors_app(database_url: str, redis_url: str) -> Iterator[TestClient]:
     settings = Settings(
         ledger_env="test", ledger_secret_key="x" * 48, database_url=database_url,
         redis_url=redis_url, ledger_cors_origins=ALLOWED_ORIGIN,
-    )  # type: ignore[arg-type]  # fmt: skip
+    )  # fmt: skip
     with TestClient(create_app(settings)) as client:
         yield client
 
 
 def test_configured_cors_admits_only_the_listed_origins(cors_app: TestClient) -> None:
     def preflight(origin: str) -> httpx.Response:
-        return cors_app.options(
+        response: httpx.Response = cors_app.options(
             "/api/v1/products",
             headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
         )
+        return response
 
     allowed = preflight(ALLOWED_ORIGIN)
     assert allowed.headers["access-control-allow-origin"] == ALLOWED_ORIGIN

@@ -20,12 +20,12 @@ def test_no_secret_reaches_a_log_or_an_error(stack: LedgerStack) -> None:
         bodies.append(client.post("/auth/register", json={
             "name": "Leak", "email": email, "password": PASSWORD}).text)  # fmt: skip
         # A weak password, a duplicate, a wrong one, a malformed body: the error paths.
-        for body in (
+        for payload in (
             {"name": "W", "email": unique_email(), "password": "weak-password"},
             {"name": "D", "email": email, "password": OTHER_PASSWORD},
             {"name": "X", "email": "not an email", "password": OTHER_PASSWORD, "extra": 1},
         ):
-            bodies.append(client.post("/auth/register", json=body).text)
+            bodies.append(client.post("/auth/register", json=payload).text)
         bodies.append(
             client.post("/auth/login", json={"email": email, "password": OTHER_PASSWORD}).text
         )
