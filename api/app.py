@@ -9,8 +9,9 @@ import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
@@ -64,6 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     install_error_handlers(app, settings.ledger_currency)
     for router in (auth.router, products.router, orders.router, reports.router, ops.router):
+        _summaries_from_docstrings(router)
         app.include_router(router)
     app.include_router(ops.root_router)
     if settings.ledger_cors_origins.strip():
@@ -80,6 +82,14 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(RequestMiddleware, slow_request_ms=settings.ledger_slow_request_ms)
     instrument_app(app)  # before the lifespan opens any connection, so all are traced
     return app
+
+
+def _summaries_from_docstrings(router: APIRouter) -> None:
+    """Each route's one-line docstring becomes its OpenAPI summary (FastAPI would show the
+    function's name there, and the docstring only as the description)."""
+    for route in router.routes:
+        if isinstance(route, APIRoute) and route.summary is None and route.description:
+            route.summary = route.description.strip().splitlines()[0]
 
 
 async def _open(settings: Settings) -> ApiState:
