@@ -28,7 +28,7 @@ from api.tracing import instrument_app
 from api.views import ReadPool
 from ledger import database, slow_queries
 from ledger.application import Ledger
-from ledger.eventstore import session_options
+from ledger.eventstore import RECONNECT_TIMEOUT_SECONDS, session_options
 from ledger.logs import get_logger
 from ledger.metrics import DB_POOL
 from ledger.settings import Settings
@@ -105,7 +105,8 @@ async def _open(settings: Settings) -> ApiState:
             "cursor_factory": slow_queries.TimedAsyncCursor,
             "options": session_options(settings),
         },
-        timeout=10,
+        timeout=5,
+        reconnect_timeout=RECONNECT_TIMEOUT_SECONDS,
         name="read",
         open=False,
     )

@@ -36,6 +36,10 @@ EVENTS_TABLE = "ledger_events"
 SNAPSHOTS_TABLE = "ledger_snapshots"
 NOTIFY_CHANNEL = EVENTS_TABLE
 CONNECT_TIMEOUT_SECONDS = 2
+# psycopg_pool retries a lost connection with doubling delays for reconnect_timeout (5 minutes
+# by default): after a long outage the pool could wait half a minute before trying again. A
+# short budget makes it give up and start afresh, at a one-second delay, on the next request.
+RECONNECT_TIMEOUT_SECONDS = 5.0
 # A dropped connection is retried once; anything slower must fail fast and visibly.
 ATTEMPTS = 2
 RETRY_WAIT_SECONDS = 0.1
@@ -125,6 +129,7 @@ class LedgerFactory(PostgresFactory):
         if options:
             kwargs["options"] = options
         kwargs["cursor_factory"] = TimedCursor
+        self.datastore.pool.reconnect_timeout = RECONNECT_TIMEOUT_SECONDS
 
 
 # Most events one group commit writes. One `save` of about 1,300 events (some 700 kB) hung for
