@@ -1,6 +1,5 @@
 """The HTTP API: FastAPI over the write side (`ledger.application.Ledger`) and the read
-tables the projectors keep. `create_app(settings)` builds it."""
+tables the projectors keep. `api.app.create_app(settings)` builds it.
 
-from api.app import create_app
-
-__all__ = ["create_app"]
+Nothing is imported here, so a CLI command that only needs a schema or a query does not load
+the whole app."""

@@ -20,6 +20,7 @@ from psycopg.rows import dict_row
 from rich.console import Console
 from rich.table import Table
 
+from api.schemas.reports import Granularity, TopBy
 from ledger.domain import format_minor
 from ledger_cli import context
 
@@ -32,17 +33,6 @@ class Format(StrEnum):
     TABLE = "table"
     CSV = "csv"
     JSON = "json"
-
-
-class Granularity(StrEnum):
-    DAY = "day"
-    WEEK = "week"
-    MONTH = "month"
-
-
-class RankBy(StrEnum):
-    REVENUE = "revenue"
-    QUANTITY = "quantity"
 
 
 FormatOption = Annotated[Format, typer.Option("--format", help="table, csv or json.")]
@@ -117,7 +107,7 @@ def sales(
 def top_products(
     start: FromOption = None,
     end: ToOption = None,
-    by: Annotated[RankBy, typer.Option(help="revenue or quantity.")] = RankBy.REVENUE,
+    by: Annotated[TopBy, typer.Option(help="revenue or quantity.")] = TopBy.REVENUE,
     limit: Annotated[int, typer.Option(min=1, max=100)] = 10,
     fmt: FormatOption = Format.TABLE,
 ) -> None:

@@ -32,7 +32,7 @@ def serve(
         "timeout_graceful_shutdown": 10,
     }
     if workers == 1:
-        from api import create_app  # imported here: the other commands never load the API
+        from api.app import create_app  # imported here: other commands never load the API
 
         uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
         return

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import projections
-from api import create_app
+from api.app import create_app
 from api.middleware import MAX_BODY_BYTES
 from ledger.settings import Settings
 

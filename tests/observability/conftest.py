@@ -17,7 +17,7 @@ import structlog
 from fastapi.testclient import TestClient
 
 import projections
-from api import create_app
+from api.app import create_app
 from ledger.application import Ledger
 from ledger.commands import RegisterUser
 from ledger.domain import Role

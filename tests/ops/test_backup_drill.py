@@ -22,7 +22,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import projections
-from api import create_app
+from api.app import create_app
 from ledger import database
 from ledger.application import Ledger
 from ledger.commands import AdjustStock, DiscontinueProduct, RegisterUser, UpdateProduct

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import httpx
 
-from api import create_app
+from api.app import create_app
 from ledger.settings import Settings
 from tests.e2e.test_authorization import ADMIN, PUBLIC, SIGNED_IN
 from tests.security.conftest import address_client
