@@ -75,6 +75,10 @@ class Results:
         self.out_dir = out_dir
         self.rows: list[Row] = []
         self.notes: list[str] = []
+        self.section = ""  # the section running now
+        # Rows of sections this run does not repeat (BENCH_MERGE=1 keeps them).
+        self.kept: list[dict[str, Any]] = []
+        self.kept_notes: list[str] = []
         self.meta: dict[str, Any] = {
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "machine": {
@@ -86,16 +90,32 @@ class Results:
         }
 
     def add(self, row: Row) -> None:
+        row.extra.setdefault("run_section", self.section)
         self.rows.append(row)
         print(format_row(row), flush=True)
 
+    def keep_others(self, sections: tuple[str, ...]) -> None:
+        """Keeps the rows of the previous results.json that other sections produced."""
+        path = self.out_dir / "results.json"
+        if not path.exists():
+            return
+        old = json.loads(path.read_text())
+        self.kept = [r for r in old["rows"] if r["extra"].get("run_section") not in sections]
+        self.kept_notes = [n for n in old.get("notes", []) if not n.startswith(sections)]
+        self.meta["merged_from"] = old.get("started")
+
     def note(self, text: str) -> None:
+        text = f"{self.section}: {text}" if self.section else text
         self.notes.append(text)
         print(f"note: {text}", flush=True)
 
     def write(self) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        payload = {**self.meta, "notes": self.notes, "rows": [r.as_json() for r in self.rows]}
+        payload = {
+            **self.meta,
+            "notes": self.kept_notes + self.notes,
+            "rows": self.kept + [r.as_json() for r in self.rows],
+        }
         (self.out_dir / "results.json").write_text(json.dumps(payload, indent=2) + "\n")
         if self.rows:
             chart(self.rows, self.out_dir / "results.png")

@@ -6,6 +6,7 @@ BENCH_SECTIONS to choose sections, BENCH_DATABASE_URL for the server to use."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import time
 import traceback
@@ -24,6 +25,8 @@ def main() -> None:
         config.out_dir,
         {k: str(v) for k, v in dataclasses.asdict(config).items() if k != "server_url"},
     )
+    if os.environ.get("BENCH_MERGE"):
+        results.keep_others(config.sections)
     server_url = database.server(config.server_url)
     print(f"bench: {'quick' if config.quick else 'full'} run, sections {config.sections}")
     started = time.perf_counter()
@@ -31,6 +34,7 @@ def main() -> None:
     for section in config.sections:
         t0 = time.perf_counter()
         print(f"\n== {section}", flush=True)
+        results.section = section
         try:
             _section(section)(config, server_url, results)
         except Exception:
