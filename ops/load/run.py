@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))  # run as a script: the bench helpers live in the 
 
 from bench import database  # noqa: E402
 from bench.http import API_WORKERS, ApiServer  # noqa: E402
+from ledger.logs import configure_logging  # noqa: E402
 
 RESULTS = HERE / "results"
 P95_LIMIT_MS = 200.0
@@ -108,6 +109,7 @@ def main() -> None:
     parser.add_argument("--database-url", default=None, help="server for a fresh database")
     parser.add_argument("--find-max", action="store_true", help="step users up to the limit")
     args = parser.parse_args()
+    configure_logging(level="WARNING")  # not one line per seeded product
     server_url = database.server(args.database_url or _env_url())
     if not args.find_max:
         print(json.dumps(run_once(server_url, args.users, args.duration, args.workers), indent=2))
