@@ -1,5 +1,5 @@
-"""`python -m bench.report [results.json]`: the results as a Markdown table (for
-docs/benchmarks.md), straight from the JSON a run wrote."""
+"""`python -m bench.report [results.json] [--png]`: the results as a Markdown table (for
+docs/benchmarks.md), straight from the JSON a run wrote; --png redraws its chart."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import ROOT
+from bench.results import chart
 
 
 def _fmt(value: float | None, unit: str) -> str:
@@ -36,8 +37,13 @@ def markdown(payload: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    path = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "results.json"
-    print(markdown(json.loads(path.read_text())))
+    """Prints the table; with --png also redraws the chart next to the JSON."""
+    args = [a for a in sys.argv[1:] if a != "--png"]
+    path = Path(args[0]) if args else ROOT / "results.json"
+    payload = json.loads(path.read_text())
+    if "--png" in sys.argv:
+        chart(payload["rows"], path.with_suffix(".png"))
+    print(markdown(payload))
 
 
 if __name__ == "__main__":

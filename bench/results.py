@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -117,8 +118,8 @@ class Results:
             "rows": self.kept + [r.as_json() for r in self.rows],
         }
         (self.out_dir / "results.json").write_text(json.dumps(payload, indent=2) + "\n")
-        if self.rows:
-            chart(self.rows, self.out_dir / "results.png")
+        if payload["rows"]:
+            chart(payload["rows"], self.out_dir / "results.png")
 
     def table(self) -> str:
         header = (
@@ -146,32 +147,29 @@ def format_row(row: Row) -> str:
     )
 
 
-def chart(rows: list[Row], path: Path) -> None:
-    """One bar per row: its ratio to its baseline, coloured by whether it meets its target,
-    with the target drawn as a tick."""
+def chart(rows: list[dict[str, Any]], path: Path) -> None:
+    """One bar per row (rows as in results.json): its ratio to its baseline, coloured by
+    whether it meets its target, with a ratio target drawn as a tick."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display on a server
     import matplotlib.pyplot as plt
 
-    shown = [r for r in rows if r.ratio is not None]
-    fig, ax = plt.subplots(figsize=(11, 0.42 * len(shown) + 1.6))
-    labels = [f"{r.section}: {r.name}" for r in shown]
-    ratios = [r.ratio or 0.0 for r in shown]
-    colours = [{True: "#2e7d32", False: "#c62828", None: "#607d8b"}[r.met] for r in shown]
-    positions = range(len(shown))
-    ax.barh(list(positions), ratios, color=colours)
+    shown = [r for r in rows if r["ratio"] is not None]
+    fig, ax = plt.subplots(figsize=(12, 0.42 * len(shown) + 1.6))
+    positions = list(range(len(shown)))
+    ax.barh(
+        positions,
+        [r["ratio"] for r in shown],
+        color=[{True: "#2e7d32", False: "#c62828", None: "#607d8b"}[r["met"]] for r in shown],
+    )
     for i, row in enumerate(shown):
-        ax.text(
-            (row.ratio or 0) * 1.02,
-            i,
-            f"{row.ratio:.2f}x  ({_fmt(row.value, row.unit)})",
-            va="center",
-            fontsize=7,
-        )
-        if row.target and row.target.on == "ratio":
-            ax.plot([row.target.limit] * 2, [i - 0.4, i + 0.4], color="black", linewidth=1.5)
-    ax.set_yticks(list(positions), labels, fontsize=7)
+        label = f"{row['ratio']:.2f}x  ({_fmt(row['value'], row['unit'])})"
+        ax.text(row["ratio"] * 1.05, i, label, va="center", fontsize=7)
+        limit = re.fullmatch(r"ratio [<>]= ([\d.]+)", row["target"] or "")
+        if limit:
+            ax.plot([float(limit.group(1))] * 2, [i - 0.4, i + 0.4], color="black", linewidth=1.5)
+    ax.set_yticks(positions, [f"{r['section']}: {r['name']}" for r in shown], fontsize=7)
     ax.invert_yaxis()
     ax.set_xscale("log")
     ax.axvline(1.0, color="grey", linewidth=0.8, linestyle="--")
