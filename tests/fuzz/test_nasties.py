@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from tests.fuzz.conftest import FuzzWorld
-from tests.servers import auth
+from tests.support import auth
 
 METACHARACTERS = [
     "' OR '1'='1",

@@ -23,7 +23,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.fuzz.conftest import FuzzWorld
-from tests.servers import auth
+from tests.support import auth
 
 EXAMPLES_PER_OPERATION = 16
 MINIMUM_REQUESTS = 1000

@@ -13,8 +13,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
 
 from tests.fuzz.conftest import FuzzWorld
-from tests.projector_process import caught_up, wait_until
-from tests.servers import auth, create_product, order_body
+from tests.projector_process import caught_up
+from tests.servers import create_product
+from tests.support import auth, order_body, wait_until
 
 # From status, the transitions the contract allows, and where each leads.
 TRANSITIONS = {

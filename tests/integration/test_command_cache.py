@@ -10,12 +10,9 @@ import pytest
 
 from ledger.application import Ledger
 from ledger.commands import AdjustStock, CreateProduct, OrderItemRequest, PlaceOrder
-from ledger.domain import Product, ShippingAddress
+from ledger.domain import Product
 from ledger.settings import Settings
-
-ADDRESS = ShippingAddress(
-    full_name="Ada", address_line1="1 Road", city="Town", state="TS", postal_code="1", country="US"
-)
+from tests.support import SHIPPING_ADDRESS
 
 
 @pytest.fixture
@@ -30,7 +27,7 @@ def _order(product_id: str, quantity: int) -> PlaceOrder:
     return PlaceOrder(
         customer_id="usr_1",
         items=(OrderItemRequest(product_id, quantity),),
-        shipping_address=ADDRESS,
+        shipping_address=SHIPPING_ADDRESS,
         payment_method="card",
     )
 

@@ -16,15 +16,14 @@ import projections
 from ledger.application import Ledger
 from ledger.commands import AdjustStock, DiscontinueProduct, RegisterUser, UpdateProduct
 from ledger.domain import Role
-from ledger.settings import Settings
 from tests.projector_process import (
-    ADDRESS,
     create_product,
     place_order,
     rebuilt_snapshot,
     snapshot,
     transition,
 )
+from tests.support import SHIPPING_ADDRESS, make_settings
 
 DAY_ONE = date(2026, 3, 1)
 DAY_TWO = date(2026, 3, 2)
@@ -52,7 +51,7 @@ def _rows(url: str, query: str, *params: Any) -> list[tuple[Any, ...]]:
 @pytest.fixture(scope="module")
 def shop(make_database: Callable[[], str]) -> Iterator[tuple[Ledger, str]]:
     url = make_database()
-    settings = Settings(ledger_env="test", ledger_secret_key="x" * 48)
+    settings = make_settings()
     app = Ledger(settings, url, pool_size=2)
     yield app, url
     app.close()
@@ -124,8 +123,8 @@ def test_orders_items_and_one_history_row_per_status(
     assert orders == [
         ("ord_1", "usr_c1", "delivered", history["ord_1"], "pi_test", "UPS", "1Z999", "London"),
         ("ord_2", "usr_c2", "refunded", history["ord_2"], "pi_test", None, None, "London"),
-        ("ord_3", "usr_c1", "cancelled", history["ord_3"], None, None, None, ADDRESS.city),
-        ("ord_4", "usr_c2", "pending", history["ord_4"], None, None, None, ADDRESS.city),
+        ("ord_3", "usr_c1", "cancelled", history["ord_3"], None, None, None, SHIPPING_ADDRESS.city),
+        ("ord_4", "usr_c2", "pending", history["ord_4"], None, None, None, SHIPPING_ADDRESS.city),
     ]
     items = _rows(
         database_url,

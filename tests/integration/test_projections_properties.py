@@ -28,6 +28,7 @@ from tests.projector_process import (
     snapshot,
     transition,
 )
+from tests.support import make_settings
 
 PRODUCTS = 3
 ORDERS = 5
@@ -57,7 +58,7 @@ def scratch_url(make_database: Callable[[], str]) -> str:
 
 @pytest.fixture(scope="module")
 def app_settings() -> Settings:
-    return Settings(ledger_env="test", ledger_secret_key="x" * 48)
+    return make_settings()
 
 
 def _run(ledger: Ledger, action: tuple[Any, ...]) -> None:

@@ -20,9 +20,8 @@ from tests.projector_process import (
     rebuilt_snapshot,
     snapshot,
     start_projector,
-    stop,
-    wait_until,
 )
+from tests.support import stop, wait_until
 
 BULK_PRODUCTS = 1_500
 

@@ -24,8 +24,8 @@ from tests.projector_process import (
     rebuilt_snapshot,
     snapshot,
     transition,
-    wait_until,
 )
+from tests.support import wait_until
 
 
 def _indexes(url: str) -> list[tuple[str, str]]:

@@ -7,12 +7,9 @@ import psycopg
 
 from ledger.application import Ledger
 from ledger.commands import AdjustStock, CreateProduct, OrderItemRequest, PlaceOrder
-from ledger.domain import Product, ShippingAddress
+from ledger.domain import Product
 from ledger.settings import Settings
-
-ADDRESS = ShippingAddress(
-    full_name="Ada", address_line1="1 Road", city="Town", state="TS", postal_code="1", country="US"
-)
+from tests.support import SHIPPING_ADDRESS
 
 
 def test_a_product_past_its_snapshot_interval_reloads_and_takes_orders(
@@ -51,7 +48,7 @@ def test_a_product_past_its_snapshot_interval_reloads_and_takes_orders(
             PlaceOrder(
                 customer_id="usr_1",
                 items=(OrderItemRequest("prod_pen", 2),),
-                shipping_address=ADDRESS,
+                shipping_address=SHIPPING_ADDRESS,
                 payment_method="card",
             )
         )

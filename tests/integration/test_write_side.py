@@ -37,7 +37,7 @@ from ledger.domain import (
 from ledger.domain.base import LedgerAggregate
 from ledger.domain.errors import ConflictError
 from ledger.settings import Settings
-from tests.unit.factories import ADDRESS
+from tests.support import SHIPPING_ADDRESS
 
 A = TypeVar("A", bound=LedgerAggregate)
 
@@ -68,7 +68,7 @@ def place(
                 OrderItemRequest(product_id, quantity, prices.get(product_id))
                 for product_id, quantity in items
             ),
-            shipping_address=ADDRESS,
+            shipping_address=SHIPPING_ADDRESS,
             payment_method="card",
         )
     ).aggregate_id

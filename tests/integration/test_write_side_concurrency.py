@@ -15,7 +15,7 @@ from ledger.commands import CreateProduct, OrderItemRequest, PlaceOrder, Registe
 from ledger.domain import DomainError, Product
 from ledger.settings import Settings
 from tests.integration.test_write_side import load
-from tests.unit.factories import ADDRESS
+from tests.support import SHIPPING_ADDRESS
 
 T = TypeVar("T")
 
@@ -48,7 +48,7 @@ def test_sixteen_threads_reserve_exactly_the_stock_there_is(ledger: Ledger) -> N
             PlaceOrder(
                 customer_id=f"usr_{i}",
                 items=(OrderItemRequest("prod_hot", 1),),
-                shipping_address=ADDRESS,
+                shipping_address=SHIPPING_ADDRESS,
                 payment_method="card",
             )
         ).aggregate_id
@@ -82,7 +82,7 @@ def test_two_applications_share_the_stock_without_overselling(
                 PlaceOrder(
                     customer_id="usr_c",
                     items=(OrderItemRequest("prod_hot", 1),),
-                    shipping_address=ADDRESS,
+                    shipping_address=SHIPPING_ADDRESS,
                     payment_method="card",
                 )
             ).aggregate_id

@@ -4,7 +4,7 @@ concurrent registrations of one email make one account."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -12,18 +12,16 @@ import psycopg
 import pytest
 
 from api.security import create_access_token
-from ledger.settings import Settings
-from tests.projector_process import caught_up, wait_until
-from tests.servers import (
+from tests.projector_process import caught_up
+from tests.servers import LedgerStack, StartStack, create_product
+from tests.support import (
     PASSWORD,
-    SECRET_KEY,
-    LedgerStack,
-    admin_token,
     auth,
-    create_product,
-    ledger_stack,
+    make_settings,
     order_body,
+    sign_in_admin,
     unique_email,
+    wait_until,
 )
 
 BUYERS = 300
@@ -35,24 +33,18 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def stack(
-    make_database: Callable[[], str],
-    redis_server_url: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[LedgerStack]:
-    with ledger_stack(
-        make_database(), redis_server_url, tmp_path_factory.mktemp("races")
-    ) as running:
+def stack(start_stack: StartStack) -> Iterator[LedgerStack]:
+    with start_stack("races") as running:
         yield running
 
 
 def test_a_hot_product_sells_exactly_its_stock(stack: LedgerStack) -> None:
-    admin = admin_token(stack)
+    admin = sign_in_admin(stack)
     with httpx.Client(base_url=stack.api_url, timeout=60) as client:
         product = create_product(client, admin, stock=STOCK)
     # Each buyer its own customer, signed as the API signs (300 argon2 sign-ins would only
     # measure the password hash).
-    settings = Settings(ledger_env="test", ledger_secret_key=SECRET_KEY)
+    settings = make_settings()
     tokens = [create_access_token(settings, f"usr_buyer{n}", "customer")[0] for n in range(BUYERS)]
     limits = httpx.Limits(max_connections=THREADS)
 

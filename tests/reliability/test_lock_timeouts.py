@@ -10,17 +10,14 @@ import httpx
 import psycopg
 import pytest
 
-from tests.servers import (
-    LedgerStack,
-    admin_token,
+from tests.servers import LedgerStack, StartStack, create_product, event_count
+from tests.support import (
     auth,
-    create_product,
     customer_token,
-    event_count,
-    ledger_stack,
     login,
     order_body,
     register,
+    sign_in_admin,
     unique_email,
 )
 
@@ -32,14 +29,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def locked_stack(
-    make_database: Callable[[], str],
-    redis_server_url: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[LedgerStack]:
-    workdir = tmp_path_factory.mktemp("locks")
-    with ledger_stack(
-        make_database(), redis_server_url, workdir,
+def locked_stack(start_stack: StartStack) -> Iterator[LedgerStack]:
+    with start_stack(
+        "locks",
         LEDGER_LOCK_TIMEOUT_SECONDS=str(LOCK_TIMEOUT_SECONDS),
         LEDGER_STATEMENT_TIMEOUT_SECONDS="3",
     ) as stack:  # fmt: skip
@@ -73,7 +65,7 @@ def test_a_held_store_lock_fails_commands_fast_then_they_recover(
     locked_stack: LedgerStack, statement: str
 ) -> None:
     stack = locked_stack
-    admin = admin_token(stack)
+    admin = sign_in_admin(stack)
     with httpx.Client(base_url=stack.api_url, timeout=30) as client:
         product = create_product(client, admin, stock=100)
         buyer = customer_token(client)

@@ -12,17 +12,10 @@ import httpx
 import psycopg
 import pytest
 
-from tests.projector_process import caught_up, rebuilt_snapshot, snapshot, wait_until
+from tests.projector_process import caught_up, rebuilt_snapshot, snapshot
 from tests.reliability.load import OrderLoad
-from tests.servers import (
-    PostgresServer,
-    RedisServer,
-    admin_token,
-    auth,
-    create_product,
-    customer_token,
-    ledger_stack,
-)
+from tests.servers import PostgresServer, RedisServer, create_product, ledger_stack
+from tests.support import auth, customer_token, sign_in_admin, wait_until
 
 OUTAGE_SECONDS = 10.0
 # A command meets a dead database with a 2 s pool wait, retried once.
@@ -47,7 +40,7 @@ def test_database_restart_mid_load_loses_no_acknowledged_order(
     own_postgres: PostgresServer, own_redis: RedisServer, tmp_path: Path
 ) -> None:
     with ledger_stack(own_postgres.url, own_redis.url, tmp_path) as stack:
-        admin = admin_token(stack)
+        admin = sign_in_admin(stack)
         with httpx.Client(base_url=stack.api_url, timeout=30) as client:
             product = create_product(client, admin, stock=1_000_000)
             buyer = customer_token(client)

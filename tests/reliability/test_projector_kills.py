@@ -11,9 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.projector_process import caught_up, rebuilt_snapshot, snapshot, wait_until
+from tests.projector_process import caught_up, rebuilt_snapshot, snapshot
 from tests.reliability.load import OrderLoad
-from tests.servers import admin_token, create_product, customer_token, ledger_stack
+from tests.servers import create_product, ledger_stack
+from tests.support import customer_token, sign_in_admin, wait_until
 
 KILLS = 6
 
@@ -26,7 +27,7 @@ def test_projectors_killed_repeatedly_end_equal_to_a_rebuild(
     url = make_database()
     chance = random.Random(7)  # a fixed seed: the same kill rhythm on every run
     with ledger_stack(url, redis_url, tmp_path) as stack:
-        admin = admin_token(stack)
+        admin = sign_in_admin(stack)
         with httpx.Client(base_url=stack.api_url, timeout=30) as client:
             products = [create_product(client, admin, stock=100_000) for _ in range(2)]
             buyers = [customer_token(client) for _ in range(2)]

@@ -11,17 +11,15 @@ import httpx
 import pytest
 import redis
 
-from tests.projector_process import wait_until
 from tests.reliability.load import OrderLoad
-from tests.servers import (
+from tests.servers import RedisServer, create_product, ledger_stack
+from tests.support import (
     PASSWORD,
-    RedisServer,
-    admin_token,
-    create_product,
     customer_token,
-    ledger_stack,
     register,
+    sign_in_admin,
     unique_email,
+    wait_until,
 )
 
 LOGIN_FAILURES_ALLOWED = 3
@@ -55,7 +53,7 @@ def test_redis_outage_degrades_and_recovers(
     url = make_database()
     limits = {"RATE_LIMIT_LOGIN_PER_EMAIL": f"{LOGIN_FAILURES_ALLOWED}/hour"}
     with ledger_stack(url, own_redis.url, tmp_path, **limits) as stack:
-        admin = admin_token(stack)
+        admin = sign_in_admin(stack)
         client = httpx.Client(base_url=stack.api_url, timeout=30)
         product = create_product(client, admin, stock=1_000_000)
         buyer = customer_token(client)

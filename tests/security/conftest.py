@@ -5,12 +5,13 @@ X-Forwarded-For from the loopback proxy), so one test's sign-ins never spend ano
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.servers import LedgerStack, admin_token, ledger_stack
+from tests.servers import LedgerStack, StartStack
+from tests.support import sign_in_admin
 
 AUTH_PER_ADDRESS = 10
 LOGIN_FAILURES_PER_EMAIL = 5
@@ -18,13 +19,9 @@ _addresses = (f"198.51.100.{n}" for n in itertools.count(1))
 
 
 @pytest.fixture(scope="package")
-def stack(
-    make_database: Callable[[], str],
-    redis_server_url: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[LedgerStack]:
-    with ledger_stack(
-        make_database(), redis_server_url, tmp_path_factory.mktemp("security"),
+def stack(start_stack: StartStack) -> Iterator[LedgerStack]:
+    with start_stack(
+        "security",
         RATE_LIMIT_AUTH_PER_ADDRESS=f"{AUTH_PER_ADDRESS}/minute",
         RATE_LIMIT_LOGIN_PER_EMAIL=f"{LOGIN_FAILURES_PER_EMAIL}/hour",
     ) as running:  # fmt: skip
@@ -33,7 +30,7 @@ def stack(
 
 @pytest.fixture(scope="package")
 def admin(stack: LedgerStack) -> str:
-    return admin_token(stack)
+    return sign_in_admin(stack)
 
 
 def address_client(stack: LedgerStack) -> httpx.Client:

@@ -7,10 +7,10 @@ from __future__ import annotations
 import httpx
 
 from api.app import create_app
-from ledger.settings import Settings
 from tests.e2e.test_authorization import ADMIN, PUBLIC, SIGNED_IN
 from tests.security.conftest import address_client
-from tests.servers import LedgerStack, auth, create_product, customer_token, order_body
+from tests.servers import LedgerStack, create_product
+from tests.support import auth, customer_token, make_settings, order_body
 
 # Operations the e2e matrix does not list, with who may call them.
 ANONYMOUS_WRITES = [("POST", "/auth/register"), ("POST", "/auth/login"), ("POST", "/auth/refresh")]
@@ -22,7 +22,7 @@ def _normalise(path: str) -> str:
 
 
 def test_every_operation_is_in_a_matrix() -> None:
-    settings = Settings(ledger_env="test", ledger_secret_key="x" * 48)
+    settings = make_settings()
     schema = create_app(settings).openapi()
     operations = {
         (method.upper(), path.removeprefix("/api/v1"))

@@ -8,7 +8,8 @@ import itertools
 import httpx
 
 from tests.security.conftest import AUTH_PER_ADDRESS, LOGIN_FAILURES_PER_EMAIL, address_client
-from tests.servers import PASSWORD, LedgerStack, register, unique_email
+from tests.servers import LedgerStack
+from tests.support import PASSWORD, register, unique_email
 
 WRONG = "Wrong-Password-123!"
 

@@ -15,7 +15,8 @@ import pytest
 
 from api.security import ALGORITHM, AUDIENCE, ISSUER
 from tests.security.conftest import address_client
-from tests.servers import SECRET_KEY, LedgerStack, auth, login, register, unique_email
+from tests.servers import LedgerStack
+from tests.support import SECRET_KEY, auth, login, register, unique_email
 
 
 def _claims(user_id: str, **changes: Any) -> dict[str, Any]:

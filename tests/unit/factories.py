@@ -2,16 +2,8 @@
 
 from __future__ import annotations
 
-from ledger.domain import Order, OrderLine, Product, ShippingAddress
-
-ADDRESS = ShippingAddress(
-    full_name="Ada Lovelace",
-    address_line1="1 Analytical Way",
-    city="London",
-    state="LDN",
-    postal_code="N1 9GU",
-    country="GB",
-)
+from ledger.domain import Order, OrderLine, Product
+from tests.support import SHIPPING_ADDRESS
 
 
 def make_product(product_id: str = "prod_t", *, price: int = 2999, on_hand: int = 10) -> Product:
@@ -34,6 +26,6 @@ def make_order(order_id: str = "ord_t", lines: list[OrderLine] | None = None) ->
         customer_id="usr_c",
         lines=lines or [OrderLine("prod_t", "Teapot", 2, 2999)],
         currency="USD",
-        shipping_address=ADDRESS,
+        shipping_address=SHIPPING_ADDRESS,
         payment_method="card",
     )

@@ -8,7 +8,8 @@ import pytest
 
 from ledger.domain import InvalidTransitionError, Order, OrderLine, OrderStatus, ValidationError
 from ledger.domain.orders import ALLOWED
-from tests.unit.factories import ADDRESS, make_order
+from tests.support import SHIPPING_ADDRESS
+from tests.unit.factories import make_order
 
 S = OrderStatus
 
@@ -77,7 +78,7 @@ def test_place_needs_at_least_one_line() -> None:
             customer_id="usr_c",
             lines=[],
             currency="USD",
-            shipping_address=ADDRESS,
+            shipping_address=SHIPPING_ADDRESS,
             payment_method="card",
         )
 
