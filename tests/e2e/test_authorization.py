@@ -5,7 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.e2e.conftest import ADDRESS, Stack, auth, create_product, register_and_login
+from tests.e2e.conftest import create_product
+from tests.servers import LedgerStack
+from tests.support import ADDRESS, auth, register_and_login
 
 ANONYMOUS_OK = 200
 PUBLIC = [("GET", "/products"), ("GET", "/products/{product}"), ("GET", "/health"),
@@ -24,7 +26,7 @@ ADMIN = [
 
 
 @pytest.fixture(scope="module")
-def world(stack: Stack, admin_token: str) -> dict[str, str]:
+def world(stack: LedgerStack, admin_token: str) -> dict[str, str]:
     """A product, an owner with an order, and another customer."""
     with httpx.Client(base_url=f"{stack.base_url}/api/v1", timeout=30) as client:
         product = create_product(client, admin_token, stock=100)

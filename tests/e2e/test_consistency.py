@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from tests.e2e.conftest import ADDRESS, auth, create_product, register_and_login
+from tests.e2e.conftest import create_product
+from tests.support import ADDRESS, auth, register_and_login
 
 
 def test_respond_async_then_consistency_token_reads_the_write(

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from tests.e2e.conftest import START_TIMEOUT, _free_port
+from tests.support import START_TIMEOUT, free_port
 
 
 def test_dev_runs_everything_and_stops_cleanly(
@@ -25,7 +25,7 @@ def test_dev_runs_everything_and_stops_cleanly(
         # A brand-new database: nothing migrated, nothing stored.
         conn.execute("DROP SCHEMA public CASCADE")
         conn.execute("CREATE SCHEMA public")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": database_url,

@@ -6,7 +6,7 @@ import uuid
 
 import httpx
 
-from tests.e2e.conftest import auth
+from tests.support import auth
 
 
 def test_admin_product_flow(client: httpx.Client, admin_token: str) -> None:

@@ -3,39 +3,27 @@ with its own database so no other test's orders count."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import httpx
 import pytest
 
-from tests.e2e.conftest import (
-    ADDRESS,
-    Stack,
-    auth,
-    create_product,
-    make_admin,
-    redis_db,
-    register_and_login,
-    running_stack,
-)
+from tests.e2e.conftest import STACK_SETTINGS, create_product
+from tests.servers import LedgerStack, StartStack
+from tests.support import ADDRESS, auth, redis_database, register_and_login, sign_in_admin
 
 
 @pytest.fixture(scope="module")
-def own_stack(
-    make_database: Callable[[], str],
-    redis_server_url: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
-    logs = tmp_path_factory.mktemp("e2e-reports")
-    with running_stack(make_database(), redis_db(redis_server_url), logs) as running:
+def own_stack(start_stack: StartStack, redis_server_url: str) -> Iterator[LedgerStack]:
+    with start_stack("e2e-reports", redis_database(redis_server_url), **STACK_SETTINGS) as running:
         yield running
 
 
-def test_reports_add_up(own_stack: Stack) -> None:
+def test_reports_add_up(own_stack: LedgerStack) -> None:
     with httpx.Client(base_url=f"{own_stack.base_url}/api/v1", timeout=30) as client:
-        admin_token = make_admin(own_stack)
+        admin_token = sign_in_admin(own_stack)
         admin = auth(admin_token)
         prices = {"a": "10.00", "b": "2.50", "c": "7.25"}
         products = {
