@@ -7,8 +7,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import socket
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,37 +16,23 @@ from fastapi.testclient import TestClient
 
 import projections
 from api.app import create_app
-from ledger.application import Ledger
-from ledger.commands import RegisterUser
-from ledger.domain import Role
 from ledger.logs import configure_logging
-from ledger.passwords import hash_password
 from ledger.settings import Settings
-
-PASSWORD = "SecurePass123!@#"
-SECRET_KEY = "o" * 48
-ADDRESS = {
-    "full_name": "Test User",
-    "address_line1": "123 Test St",
-    "city": "Test City",
-    "state": "TS",
-    "postal_code": "12345",
-    "country": "US",
-}
+from tests import support
+from tests.support import PASSWORD, auth, create_admin, make_settings
 
 MakeClient = Callable[..., TestClient]
 
 
 def api_settings(database_url: str, **overrides: Any) -> Settings:
+    """Settings of the in-process API: no per-address rate limit, short consistency waits."""
     values: dict[str, Any] = {
-        "ledger_env": "test",
-        "ledger_secret_key": SECRET_KEY,
         "database_url": database_url,
         "rate_limit_auth_per_address": "off",
         "ledger_consistency_timeout": 0.2,
         **overrides,
     }
-    return Settings(**values)
+    return make_settings(**values)
 
 
 @pytest.fixture
@@ -69,40 +53,20 @@ def make_client(database_url: str) -> Iterator[MakeClient]:
         client.__exit__(None, None, None)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def admin_headers(client: TestClient, database_url: str) -> dict[str, str]:
     """An admin made as `ledger users create-admin` makes one, signed in through `client`."""
-    email = f"admin-{uuid.uuid4().hex[:10]}@example.com"
-    ledger = Ledger(api_settings(database_url), database_url, pool_size=1)
-    try:
-        ledger.register_user(
-            RegisterUser(
-                name="Admin", email=email, password_hash=hash_password(PASSWORD), role=Role.ADMIN
-            )
-        )
-    finally:
-        ledger.close()
+    email, _ = create_admin(database_url)
     projections.catch_up(database_url, ["users"])
     login = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
     assert login.status_code == 200, login.text
-    return {"Authorization": f"Bearer {login.json()['data']['access_token']}"}
+    return auth(login.json()["data"]["access_token"])
 
 
 def product_body(**overrides: Any) -> dict[str, Any]:
-    return {
-        "name": f"Widget {uuid.uuid4().hex[:6]}",
-        "description": "A widget",
-        "price": "12.50",
-        "category": "widgets",
-        "tags": ["observability"],
-        "stock": 50,
-        **overrides,
-    }
+    """A product as the API takes it, tagged as this tier's."""
+    return support.product_body(
+        **{"price": "12.50", "tags": ["observability"], "stock": 50, **overrides}
+    )
 
 
 class LogLines:
