@@ -37,9 +37,8 @@ from tests.projector_process import (
     snapshot,
     transition,
 )
+from tests.support import PASSWORD, make_settings
 
-PASSWORD = "SecurePass123!@#"
-SECRET_KEY = "d" * 48
 ADMIN_EMAIL = "drill-admin@example.com"
 # The runbook's data dump: the source of truth and the API state that is not rebuilt.
 BACKED_UP_TABLES = (
@@ -125,12 +124,7 @@ def _make_history(ledger: Ledger) -> None:
 
 
 def _settings(url: str) -> Settings:
-    return Settings(
-        ledger_env="test",
-        ledger_secret_key=SECRET_KEY,
-        database_url=url,
-        rate_limit_auth_per_address="off",
-    )
+    return make_settings(database_url=url, rate_limit_auth_per_address="off")
 
 
 @contextlib.contextmanager
