@@ -37,6 +37,6 @@ bench: sync
 # Load test (docs/benchmarks.md): locust headless against a fresh ledger on this machine.
 # USERS=max steps the number of users up and reports the largest one sustained.
 USERS ?= 50
-DURATION ?= 60
+DURATION ?= 150
 load: sync
 	$(UV) run python ops/load/run.py $(if $(filter max,$(USERS)),--find-max --users 25,--users $(USERS)) --duration $(DURATION)
