@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Response
 from pydantic import BaseModel
 
+from api.schemas.common import AcceptedOut, Envelope
 from api.state import ApiState, State
+from api.views import Conn
 from ledger.application import Ledger
 from ledger.commands import CommandResult
 
@@ -87,6 +89,28 @@ class Commands:
 
 
 CommandsDep = Annotated[Commands, Depends(Commands)]
+
+
+async def read_back(
+    state: ApiState,
+    settled: Settled,
+    message: str,
+    fetch: Callable[[Conn, str], Awaitable[dict[str, Any] | None]],
+    to_model: Callable[[dict[str, Any]], BaseModel],
+    status_code: int = 200,
+) -> Response:
+    """The touched record as its projection shows it once the command is visible there;
+    otherwise 202 with the id and the position to ask for."""
+    aggregate_id = settled.result.aggregate_id
+    if settled.fresh:
+        async with state.pool.connection() as conn:
+            row = await fetch(conn, aggregate_id)
+        if row is not None:
+            return respond(
+                Envelope(message=message, data=to_model(row)), status_code, settled.headers
+            )
+    accepted = AcceptedOut(id=aggregate_id, position=settled.result.position)
+    return respond(Envelope(message=f"{message} (accepted)", data=accepted), 202, settled.headers)
 
 
 @dataclass(frozen=True)

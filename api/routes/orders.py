@@ -7,14 +7,27 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from api.commands import CommandsDep, Consistency, Settled, consistent_with, respond
+from api.commands import (
+    CommandsDep,
+    Consistency,
+    Settled,
+    consistent_with,
+    read_back,
+    respond,
+)
 from api.errors import ApiError
 from api.idempotency import idempotent
 from api.routes import API_PREFIX
 from api.routes.products import to_minor
-from api.schemas.common import Envelope, ListEnvelope, PageMeta, Text, error_responses
+from api.schemas.common import (
+    Envelope,
+    ListEnvelope,
+    PageMeta,
+    Text,
+    command_responses,
+    error_responses,
+)
 from api.schemas.orders import (
-    AcceptedOut,
     ConfirmIn,
     EmptyIn,
     HistoryEntryOut,
@@ -33,26 +46,14 @@ router = APIRouter(prefix=f"{API_PREFIX}/orders", tags=["orders"])
 ORDERS = ("orders",)
 OrdersRead = Annotated[Consistency, Depends(consistent_with(*ORDERS))]
 OrderId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_:.-]+$")]
-_COMMAND_RESPONSES = {
-    **error_responses(401, 403, 404, 409, 413),
-    202: {"model": Envelope[AcceptedOut], "description": "Accepted; not yet visible"},
-}
+_COMMAND_RESPONSES = command_responses(401, 403, 404, 409, 413)
 
 
 async def _order_response(
     state: State, settled: Settled, message: str, status_code: int = 200
 ) -> Response:
     """The order as the projection shows it once the command is visible there."""
-    order_id = settled.result.aggregate_id
-    if settled.fresh:
-        async with state.pool.connection() as conn:
-            row = await get_order(conn, order_id)
-        if row is not None:
-            return respond(
-                Envelope(message=message, data=OrderOut.from_row(row)), status_code, settled.headers
-            )
-    accepted = AcceptedOut(id=order_id, position=settled.result.position)
-    return respond(Envelope(message=f"{message} (accepted)", data=accepted), 202, settled.headers)
+    return await read_back(state, settled, message, get_order, OrderOut.from_row, status_code)
 
 
 @router.post("", status_code=201, response_model=Envelope[OrderOut], responses=_COMMAND_RESPONSES)

@@ -6,7 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from api.commands import CommandsDep, Consistency, Settled, consistent_with, respond
+from api.commands import (
+    CommandsDep,
+    Consistency,
+    Settled,
+    consistent_with,
+    read_back,
+    respond,
+)
 from api.errors import ApiError
 from api.idempotency import idempotent
 from api.routes import API_PREFIX
@@ -15,9 +22,9 @@ from api.schemas.common import (
     ListEnvelope,
     PageMeta,
     Text,
+    command_responses,
     error_responses,
 )
-from api.schemas.orders import AcceptedOut
 from api.schemas.products import (
     ProductCreateIn,
     ProductOut,
@@ -116,28 +123,17 @@ async def _product_response(
     state: State, settled: Settled, message: str, status_code: int = 200
 ) -> Response:
     """The product as the projection shows it once the command is visible there."""
-    product_id = settled.result.aggregate_id
-    if settled.fresh:
-        async with state.pool.connection() as conn:
-            row = await get_product(conn, product_id)
-        if row is not None:
-            return respond(
-                Envelope(message=message, data=ProductOut.from_row(row)),
-                status_code,
-                settled.headers,
-            )
-    accepted = AcceptedOut(id=product_id, position=settled.result.position)
-    return respond(Envelope(message=f"{message} (accepted)", data=accepted), 202, settled.headers)
+    return await read_back(state, settled, message, get_product, ProductOut.from_row, status_code)
 
 
-_COMMAND_RESPONSES = error_responses(401, 403, 404, 409, 413)
+_COMMAND_RESPONSES = command_responses(401, 403, 404, 409, 413)
 
 
 @router.post(
     "",
     status_code=201,
     response_model=Envelope[ProductOut],
-    responses={**_COMMAND_RESPONSES, 202: {"model": Envelope[AcceptedOut]}},
+    responses=_COMMAND_RESPONSES,
 )
 async def create_product(
     body: ProductCreateIn, request: Request, admin: AdminUser, state: State, commands: CommandsDep
@@ -167,7 +163,7 @@ async def create_product(
 @router.patch(
     "/{product_id}",
     response_model=Envelope[ProductOut],
-    responses={**_COMMAND_RESPONSES, 202: {"model": Envelope[AcceptedOut]}},
+    responses=_COMMAND_RESPONSES,
 )
 async def update_product(
     product_id: ProductId,
@@ -197,7 +193,7 @@ async def update_product(
 @router.post(
     "/{product_id}/stock",
     response_model=Envelope[ProductOut],
-    responses={**_COMMAND_RESPONSES, 202: {"model": Envelope[AcceptedOut]}},
+    responses=_COMMAND_RESPONSES,
 )
 async def adjust_stock(
     product_id: ProductId,
@@ -223,7 +219,7 @@ async def adjust_stock(
 @router.delete(
     "/{product_id}",
     response_model=Envelope[ProductOut],
-    responses={**_COMMAND_RESPONSES, 202: {"model": Envelope[AcceptedOut]}},
+    responses=_COMMAND_RESPONSES,
 )
 async def discontinue_product(
     product_id: ProductId, admin: AdminUser, state: State, commands: CommandsDep

@@ -88,3 +88,19 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         status: {"model": ErrorEnvelope, "description": descriptions[status]}
         for status in sorted({*statuses, 422, 503})
     }
+
+
+class AcceptedOut(BaseModel):
+    """A command accepted before its projections caught up (Prefer: respond-async)."""
+
+    id: str
+    position: int
+
+
+def command_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The error envelopes a command route may answer with, and its 202 (accepted, not yet
+    visible in the read tables)."""
+    return {
+        **error_responses(*statuses),
+        202: {"model": Envelope[AcceptedOut], "description": "Accepted; not yet visible"},
+    }

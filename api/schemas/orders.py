@@ -108,13 +108,6 @@ class OrderOut(BaseModel):
         )
 
 
-class AcceptedOut(BaseModel):
-    """A command accepted before its projections caught up (Prefer: respond-async)."""
-
-    id: str
-    position: int
-
-
 class HistoryEntryOut(BaseModel):
     status: str
     at: datetime
