@@ -97,14 +97,17 @@ def _from_row(row: tuple[Any, ...], now: datetime) -> ProjectionStatus:
     )
 
 
-def _params() -> dict[str, Any]:
-    return {"cls": ADVISORY_CLASS, "names": list(PROJECTIONS)}
+def _params(names: list[str] | None = None) -> dict[str, Any]:
+    return {"cls": ADVISORY_CLASS, "names": names or list(PROJECTIONS)}
 
 
-def read_status(conn: psycopg.Connection[Any]) -> list[ProjectionStatus]:
-    """Every projection's status (synchronous: the CLI and the workers)."""
+def read_status(
+    conn: psycopg.Connection[Any], names: list[str] | None = None
+) -> list[ProjectionStatus]:
+    """The named projections' status, every one's by default (synchronous: the CLI and the
+    workers)."""
     with conn.cursor(row_factory=tuple_row) as cur:
-        rows = cur.execute(_STATUS, _params()).fetchall()
+        rows = cur.execute(_STATUS, _params(names)).fetchall()
     now = datetime.now(UTC)
     return [_from_row(row, now) for row in rows]
 

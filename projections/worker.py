@@ -126,9 +126,8 @@ class Worker:
             return
         self._gauges_at = now
         with conn.transaction():
-            for status in read_status(conn):
-                if status.name != self.name:
-                    continue
+            # Only this worker's projection: each worker publishes its own gauges.
+            for status in read_status(conn, [self.name]):
                 PROJECTION_POSITION.labels(self.name).set(status.position)
                 PROJECTION_LAG_EVENTS.labels(self.name).set(status.lag_events)
                 PROJECTION_LAG_SECONDS.labels(self.name).set(status.lag_seconds)
