@@ -17,7 +17,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
-from api.cache import ResponseCache
+from api.cache import CachedReads, ResponseCache
 from api.errors import install_error_handlers
 from api.middleware import RequestMiddleware
 from api.positions import ProjectionPositions
@@ -68,6 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
         _summaries_from_docstrings(router)
         app.include_router(router)
     app.include_router(ops.root_router)
+    app.add_middleware(CachedReads, routes=products.CACHED_ROUTES)
     if settings.ledger_cors_origins.strip():
         origins = [o.strip() for o in settings.ledger_cors_origins.split(",") if o.strip()]
         app.add_middleware(

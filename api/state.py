@@ -33,7 +33,8 @@ class ApiState:
     cache: ResponseCache
 
 
-def get_state(request: Request) -> ApiState:
+async def get_state(request: Request) -> ApiState:
+    # async: FastAPI runs a plain `def` dependency in a worker thread, a hand-off per request.
     state: ApiState = request.app.state.api
     return state
 

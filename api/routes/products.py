@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
+from api.cache import CachedRoute
 from api.commands import (
     CommandsDep,
     Consistency,
@@ -44,6 +46,18 @@ PRODUCTS = ("products",)
 ProductsRead = Annotated[Consistency, Depends(consistent_with(*PRODUCTS))]
 ProductId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_:.-]+$")]
 MAX_PAGE = 100_000
+# The catalog reads answered from the read cache (api.cache) while `products` stays put.
+CACHED_ROUTES = (
+    CachedRoute(
+        "products", re.compile(f"{API_PREFIX}/products"), "products", f"{API_PREFIX}/products"
+    ),
+    CachedRoute(
+        "product",
+        re.compile(f"{API_PREFIX}/products/[^/]+"),
+        "products",
+        f"{API_PREFIX}/products/{{product_id}}",
+    ),
+)
 
 
 def to_minor(value: str | int | float, currency: str, field: str) -> int:
@@ -56,7 +70,6 @@ def to_minor(value: str | int | float, currency: str, field: str) -> int:
 
 @router.get("", response_model=ListEnvelope[ProductOut], responses=error_responses())
 async def list_catalog(
-    request: Request,
     state: State,
     consistency: ProductsRead,
     category: Annotated[Text | None, Query(max_length=100)] = None,
@@ -79,10 +92,6 @@ async def list_catalog(
         max_price=to_minor(max_price, currency, "max_price") if max_price is not None else None,
         in_stock=in_stock,
     )
-    key = state.cache.key("products", state.positions.position("products"), str(request.url.query))
-    cacheable = state.cache.enabled and state.positions.connected and not consistency.headers
-    if cacheable and (cached := await state.cache.get(key)) is not None:
-        return Response(cached, media_type="application/json")
     async with state.pool.connection() as conn:
         rows, total = await list_products(
             conn, filters, sort.value, page_size, (page - 1) * page_size
@@ -92,10 +101,7 @@ async def list_catalog(
         data=[ProductOut.from_row(row) for row in rows],
         meta=PageMeta(page=page, page_size=page_size, total=total),
     )
-    response = respond(envelope, 200, consistency.headers)
-    if cacheable:
-        await state.cache.put(key, bytes(response.body))
-    return response
+    return respond(envelope, 200, consistency.headers)
 
 
 @router.get("/{product_id}", response_model=Envelope[ProductOut], responses=error_responses(404))
@@ -103,20 +109,13 @@ async def product_detail(
     product_id: ProductId, state: State, consistency: ProductsRead
 ) -> Response:
     """One product, with stock on hand, reserved and available."""
-    key = state.cache.key("product", state.positions.position("products"), product_id)
-    cacheable = state.cache.enabled and state.positions.connected and not consistency.headers
-    if cacheable and (cached := await state.cache.get(key)) is not None:
-        return Response(cached, media_type="application/json")
     async with state.pool.connection() as conn:
         row = await get_product(conn, product_id)
     if row is None:
         raise ApiError("NOT_FOUND", f"product {product_id} not found")
-    response = respond(
+    return respond(
         Envelope(message="Product", data=ProductOut.from_row(row)), 200, consistency.headers
     )
-    if cacheable:
-        await state.cache.put(key, bytes(response.body))
-    return response
 
 
 async def _product_response(

@@ -1,5 +1,6 @@
-"""The product cache in Redis: a second read of a product is answered from Redis, and a write
-(with or without its X-Ledger-Position) is never answered with the older cached body."""
+"""The read cache: a second read of a product is answered from the worker's own memory, another
+worker's read from Redis, and a write (with or without its X-Ledger-Position) is never
+answered with the older cached body."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import redis
 
 from tests.observability.conftest import MakeClient, admin_headers, product_body
 from tests.projector_process import projector
+from tests.support import wait_until
 
 
-def test_product_detail_is_cached_and_a_write_is_never_answered_from_it(
+def test_product_detail_is_cached_in_process_and_in_redis_and_a_write_is_never_answered_from_it(
     make_client: MakeClient, database_url: str, redis_url: str, tmp_path: Path
 ) -> None:
     store = redis.Redis.from_url(redis_url)
@@ -28,11 +30,17 @@ def test_product_detail_is_cached_and_a_write_is_never_answered_from_it(
         assert first.status_code == 200
         [key] = store.scan_iter(match="ledger:cache:product:*")
         assert orjson.loads(store.get(key) or b"") == first.json()
-        # Mark the cached body: the next read shows whether it came from Redis.
+        # Mark the body in Redis: the same worker still answers from its own memory...
         marked = first.json()
         marked["data"]["name"] = "served from the cache"
         store.set(key, orjson.dumps(marked), keepttl=True)
-        assert client.get(path).json()["data"]["name"] == "served from the cache"
+        again = client.get(path)
+        assert again.json() == first.json()
+        assert again.headers["X-Request-ID"] != first.headers["X-Request-ID"]
+        # ...and another worker, with nothing in memory yet, answers from Redis.
+        other = make_client(redis_url=redis_url, ledger_consistency_timeout=5)
+        wait_until(lambda: other.app.state.api.positions.connected, 10, "the positions")
+        assert other.get(path).json()["data"]["name"] == "served from the cache"
 
         changed = client.patch(path, json={"price": "12.00"}, headers=admin)
         assert changed.status_code == 200, changed.text
