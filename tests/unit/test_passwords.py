@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from argon2 import PasswordHasher
 
 from ledger.domain import ValidationError
 from ledger.passwords import check_policy, hash_password, verify_password
@@ -51,3 +52,10 @@ def test_hash_verifies_only_the_same_password() -> None:
 def test_verify_without_a_hash_or_with_garbage_is_false() -> None:
     assert not verify_password(None, GOOD)
     assert not verify_password("not-a-hash", GOOD)
+
+
+def test_hashes_use_owasps_argon2id_parameters_and_older_hashes_still_verify() -> None:
+    assert hash_password(GOOD).startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    older = PasswordHasher().hash(GOOD)  # the library's defaults, as earlier releases stored
+    assert verify_password(older, GOOD)
+    assert not verify_password(older, GOOD + "x")
