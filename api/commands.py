@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, Header, Request, Response
 from pydantic import BaseModel
 
@@ -36,6 +37,20 @@ def respond(
     """The JSON response of an envelope model."""
     return Response(
         content=model.model_dump_json(),
+        status_code=status_code,
+        headers=headers,
+        media_type="application/json",
+    )
+
+
+def respond_json(
+    content: dict[str, Any], status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """The JSON response of an envelope given as plain data, for the catalog reads that miss
+    the read cache: it must be what the route's response model would render (datetimes as
+    pydantic writes them, UTC as Z), and tests/unit/test_catalog_json.py holds it to that."""
+    return Response(
+        content=orjson.dumps(content, option=orjson.OPT_UTC_Z),
         status_code=status_code,
         headers=headers,
         media_type="application/json",

@@ -14,7 +14,7 @@ from api.commands import (
     Settled,
     consistent_with,
     read_back,
-    respond,
+    respond_json,
 )
 from api.errors import ApiError
 from api.idempotency import idempotent
@@ -22,7 +22,6 @@ from api.routes import API_PREFIX
 from api.schemas.common import (
     Envelope,
     ListEnvelope,
-    PageMeta,
     Text,
     command_responses,
     error_responses,
@@ -33,6 +32,7 @@ from api.schemas.products import (
     ProductSort,
     ProductUpdateIn,
     StockIn,
+    product_fields,
 )
 from api.security import AdminUser
 from api.state import State
@@ -96,12 +96,13 @@ async def list_catalog(
         rows, total = await list_products(
             conn, filters, sort.value, page_size, (page - 1) * page_size
         )
-    envelope: ListEnvelope[ProductOut] = ListEnvelope(
-        message="Products",
-        data=[ProductOut.from_row(row) for row in rows],
-        meta=PageMeta(page=page, page_size=page_size, total=total),
-    )
-    return respond(envelope, 200, consistency.headers)
+    envelope = {
+        "success": True,
+        "message": "Products",
+        "data": [product_fields(row) for row in rows],
+        "meta": {"page": page, "page_size": page_size, "total": total},
+    }
+    return respond_json(envelope, 200, consistency.headers)
 
 
 @router.get("/{product_id}", response_model=Envelope[ProductOut], responses=error_responses(404))
@@ -113,9 +114,8 @@ async def product_detail(
         row = await get_product(conn, product_id)
     if row is None:
         raise ApiError("NOT_FOUND", f"product {product_id} not found")
-    return respond(
-        Envelope(message="Product", data=ProductOut.from_row(row)), 200, consistency.headers
-    )
+    envelope = {"success": True, "message": "Product", "data": product_fields(row)}
+    return respond_json(envelope, 200, consistency.headers)
 
 
 async def _product_response(

@@ -73,19 +73,25 @@ class ProductOut(BaseModel):
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> ProductOut:
         # Rows come from our own projection tables: built, not re-validated.
-        return cls.model_construct(
-            id=row["id"],
-            name=row["name"],
-            description=row["description"],
-            price=format_minor(row["price"], row["currency"]),
-            currency=row["currency"],
-            category=row["category"],
-            tags=list(row["tags"]),
-            images=list(row["images"]),
-            on_hand=row["on_hand"],
-            reserved=row["reserved"],
-            available=row["available"],
-            status=row["status"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-        )
+        return cls.model_construct(**product_fields(row))
+
+
+def product_fields(row: dict[str, Any]) -> dict[str, Any]:
+    """A `products` row as the API shows it: ProductOut's fields, as plain data (the catalog
+    reads serialise these directly, without building models)."""
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "description": row["description"],
+        "price": format_minor(row["price"], row["currency"]),
+        "currency": row["currency"],
+        "category": row["category"],
+        "tags": list(row["tags"]),
+        "images": list(row["images"]),
+        "on_hand": row["on_hand"],
+        "reserved": row["reserved"],
+        "available": row["available"],
+        "status": row["status"],
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+    }
