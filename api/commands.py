@@ -103,7 +103,12 @@ class Commands:
         return Settled(result, fresh, headers)
 
 
-CommandsDep = Annotated[Commands, Depends(Commands)]
+async def commands(state: State, request: Request) -> Commands:
+    # async: FastAPI runs a class or plain `def` dependency in a worker thread.
+    return Commands(state, request)
+
+
+CommandsDep = Annotated[Commands, Depends(commands)]
 
 
 async def read_back(
