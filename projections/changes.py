@@ -8,13 +8,16 @@ event and a rebuild batch of fifty thousand take the same code path, so they agr
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from operator import itemgetter
 from typing import Any
 
 import orjson
 import psycopg
 from psycopg import sql
+from psycopg.types.json import set_json_dumps
 
 Key = tuple[Any, ...]
 Row = dict[str, Any]
@@ -29,9 +32,20 @@ class Table:
     columns: tuple[str, ...]
     # Columns that `accumulate` adds up (for counter tables such as daily sales).
     counters: tuple[str, ...] = ()
+    _key_of: Callable[[Row], Key] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        getter = itemgetter(*self.key)
+        single: Callable[[Row], Key] = lambda row: (getter(row),)  # noqa: E731
+        object.__setattr__(self, "_key_of", single if len(self.key) == 1 else getter)
+
+    def __hash__(self) -> int:
+        # Every change looks its table up by hash: the name's (cached by the string) instead
+        # of one over all the fields. Equal tables have equal names, so this stays consistent.
+        return hash(self.name)
 
     def key_of(self, row: Row) -> Key:
-        return tuple(row[k] for k in self.key)
+        return self._key_of(row)
 
 
 @dataclass
@@ -110,15 +124,31 @@ class Changes:
             for row in theirs.accumulations.values():
                 self.accumulate(table, row)
 
-    def flush(self, conn: psycopg.Connection[Any], suffix: str = "") -> int:
+    def flush(
+        self,
+        conn: psycopg.Connection[Any],
+        suffix: str = "",
+        copy: Mapping[Table, Mapping[str, int]] | None = None,
+    ) -> int:
         """Writes every change; `suffix` targets shadow tables during a rebuild. Returns the
-        number of statements executed."""
+        number of statements executed.
+
+        `copy` maps tables to their column types (name -> type oid): those tables' upserts
+        are loaded with COPY instead, which is only right when none of their keys is in the
+        table yet (a rebuild's shadow tables, where the caller falls back to a plain flush if
+        COPY meets a duplicate key). On an error nothing is cleared, so the caller may roll
+        back and flush again."""
         statements = 0
         with conn.cursor() as cur:
             for table, changes in self._tables.items():
                 target = sql.Identifier(table.name + suffix)
                 if changes.upserts:
-                    _insert(cur, table, target, list(changes.upserts.values()), add=False)
+                    rows = list(changes.upserts.values())
+                    types = copy.get(table) if copy else None
+                    if types is None:
+                        _insert(cur, table, target, rows, add=False)
+                    else:
+                        _copy(cur, table, target, rows, types)
                     statements += 1
                 for (set_cols, inc_cols), rows in _group_patches(table, changes.patches).items():
                     _patch(cur, table, target, set_cols, inc_cols, rows)
@@ -178,6 +208,36 @@ def _insert(
         updates=sql.SQL(", ").join(on_conflict),
     )
     cur.execute(statement, (_json(rows),))
+
+
+def _copy(
+    cur: psycopg.Cursor[Any],
+    table: Table,
+    target: sql.Identifier,
+    rows: list[Row],
+    types: Mapping[str, int],
+) -> None:
+    """Loads new `rows` with COPY. Values go through psycopg's dumpers for each column's
+    type, as the JSON path's values go through PostgreSQL's input functions: the same text
+    for the same value (JSON columns through orjson, as `_json` writes them)."""
+    columns = [c for c in table.columns if c in rows[0]]
+    statement = sql.SQL("COPY {target} ({cols}) FROM STDIN").format(
+        target=target, cols=sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    set_json_dumps(_json_value, context=cur)
+    getter = itemgetter(*columns)
+    with cur.copy(statement) as copy:
+        copy.set_types([types[c] for c in columns])
+        if len(columns) == 1:
+            for row in rows:
+                copy.write_row((getter(row),))
+        else:
+            for row in rows:
+                copy.write_row(getter(row))
+
+
+def _json_value(value: Any) -> bytes:
+    return orjson.dumps(value, default=_encode)
 
 
 def _group_patches(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import psycopg
@@ -18,22 +19,42 @@ ADVISORY_CLASS = 7_355_608
 Conn = psycopg.Connection[Any]
 
 
-def read_events(conn: Conn, after: int, limit: int, upto: int | None = None) -> list[Event]:
-    """Up to `limit` events after position `after` (and at most `upto`), in store order."""
-    if upto is None:
-        rows = conn.execute(
-            f"SELECT {EVENT_COLUMNS} FROM ledger_events "  # noqa: S608 - constant columns  # nosec B608
-            "WHERE notification_id > %s ORDER BY notification_id LIMIT %s",
-            (after, limit),
-        ).fetchall()
-    else:
-        rows = conn.execute(
-            f"SELECT {EVENT_COLUMNS} FROM ledger_events "  # noqa: S608 - constant columns  # nosec B608
-            "WHERE notification_id > %s AND notification_id <= %s "
-            "ORDER BY notification_id LIMIT %s",
-            (after, upto, limit),
-        ).fetchall()
+def read_events(
+    conn: Conn,
+    after: int,
+    limit: int,
+    upto: int | None = None,
+    names: Collection[str] | None = None,
+) -> list[Event]:
+    """Up to `limit` events after position `after` (and at most `upto`), in store order; only
+    those named in `names` when given (the database skips the others, so they are neither
+    sent nor decoded)."""
+    where = ["notification_id > %s"]
+    params: list[Any] = [after]
+    if upto is not None:
+        where.append("notification_id <= %s")
+        params.append(upto)
+    if names is not None:
+        # The event name is the topic's part after its last dot (split_part from the end
+        # needs PostgreSQL 14).
+        where.append("split_part(topic, '.', -1) = ANY(%s)")
+        params.append(sorted(names))
+    params.append(limit)
+    query = (
+        f"SELECT {EVENT_COLUMNS} FROM ledger_events WHERE {' AND '.join(where)} "  # noqa: S608 - constant columns and conditions  # nosec B608
+        "ORDER BY notification_id LIMIT %s"
+    )
+    rows = conn.execute(query, params).fetchall()
     return [decode(row) for row in rows]
+
+
+def count_events(conn: Conn, after: int, upto: int) -> int:
+    """How many events the store holds after position `after`, up to `upto`."""
+    row = conn.execute(
+        "SELECT count(*) FROM ledger_events WHERE notification_id > %s AND notification_id <= %s",
+        (after, upto),
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def read_event(conn: Conn, position: int) -> Event | None:
