@@ -16,8 +16,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any, ClassVar, TypeVar
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, OperationalError, PersistenceError
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.domain import BaseAggregate
+from eventsourcing.persistence import (
+    IntegrityError,
+    OperationalError,
+    PersistenceError,
+    Recording,
+)
 
 from ledger.commands import (
     AdjustStock,
@@ -71,7 +77,8 @@ class Ledger(Application[str]):
         env = library_env(database_url, settings, pool_size)
         env["AGGREGATE_CACHE_MAXSIZE"] = "5000"
         super().__init__(env)
-        self._commits = GroupCommit(self.save)
+        self._stamps = threading.local()  # when this thread's last `_record` committed
+        self._commits = GroupCommit(self.save, committed_at=self._recorded_at)
         self._reads = threading.local()  # ids of the aggregates the running command read
         self.currency = settings.ledger_currency
         self._stripes = [threading.Lock() for _ in range(_LOCK_STRIPES)]
@@ -220,7 +227,63 @@ class Ledger(Application[str]):
             f"{cmd.transition}_order", decide, locks=[cmd.order_id, *self._order_products(cmd)]
         )
 
+    def last_committed_at(self) -> float:
+        """When the calling thread's last successful command committed, in `time.monotonic()`
+        seconds (its events visible to readers): what live-lag measurements start from."""
+        return self._commits.last_committed_at()
+
     # Internals.
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[str]]:
+        """The library's `save`, collecting events without its `isinstance` checks against
+        runtime Protocols (two per object: an eighth of the writers' CPU under load), and
+        taking snapshots from the saved aggregates in memory (`_take_snapshots`)."""
+        processing_event: ProcessingEvent[str] = ProcessingEvent()
+        for obj in objs:
+            if obj is None:
+                continue
+            if isinstance(obj, BaseAggregate):
+                processing_event.events.extend(obj.collect_events())
+                processing_event.aggregates[obj.id] = obj
+            else:
+                processing_event.events.append(obj)
+        processing_event.saved_kwargs.update(kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        return recordings
+
+    def _record(self, processing_event: ProcessingEvent[str]) -> list[Recording[str]]:
+        recordings = super()._record(processing_event)
+        self._stamps.at = time.monotonic()
+        return recordings
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[str]) -> None:
+        """Snapshots each aggregate whose new version reached its interval. The library loads
+        that version back from the store (a snapshot and up to 99 events, decoded and
+        replayed: a tenth of the writers' CPU); the aggregate just saved is that version
+        already, in memory. Only a version passed within the same save (two events of one
+        aggregate straddling the interval) still goes the library's way."""
+        if self.snapshots is None:
+            return
+        snapshots = []
+        for event in processing_event.events:
+            aggregate = processing_event.aggregates.get(event.originator_id)
+            interval = self.snapshotting_intervals.get(type(aggregate))
+            if aggregate is None or not interval or event.originator_version % interval:
+                continue
+            if (
+                isinstance(aggregate, LedgerAggregate)
+                and aggregate.version == event.originator_version
+            ):
+                snapshots.append(type(aggregate).Snapshot.take(aggregate))
+            else:
+                self.take_snapshot(event.originator_id, event.originator_version, _mutate)
+        if snapshots:
+            self.snapshots.put(snapshots)
+
+    def _recorded_at(self) -> float:
+        return float(getattr(self._stamps, "at", 0.0)) or time.monotonic()
 
     def _apply_transition(self, order: Order, cmd: ChangeOrderStatus) -> None:
         t = cmd.transition

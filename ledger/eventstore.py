@@ -141,7 +141,7 @@ MAX_GROUP_EVENTS = 300
 class _Ticket:
     """One command's events waiting to be committed, and what became of them."""
 
-    __slots__ = ("aggregates", "error", "events", "ids", "recordings")
+    __slots__ = ("aggregates", "committed_at", "error", "events", "ids", "recordings")
 
     def __init__(self, aggregates: Sequence[Any]) -> None:
         self.aggregates = list(aggregates)
@@ -150,6 +150,7 @@ class _Ticket:
         self.ids = frozenset(a.id for a in self.aggregates)
         self.recordings: list[Recording[str]] | None = None
         self.error: BaseException | None = None
+        self.committed_at = 0.0
 
     @property
     def done(self) -> bool:
@@ -173,8 +174,13 @@ class GroupCommit:
         save: Callable[..., list[Recording[str]]],
         max_commands: int = 64,
         max_events: int = MAX_GROUP_EVENTS,
+        committed_at: Callable[[], float] = time.monotonic,
     ) -> None:
         self._save = save  # the application's `save`
+        # When the last `save` on this thread committed (monotonic seconds): `save` does more
+        # after its commit (snapshots), so the application can tell.
+        self._committed_at = committed_at
+        self._local = threading.local()
         self._max = max_commands
         self._max_events = max_events
         self._cond = threading.Condition()
@@ -204,7 +210,12 @@ class GroupCommit:
                     self._cond.notify_all()
         if ticket.error is not None:
             raise ticket.error
+        self._local.committed_at = ticket.committed_at
         return ticket.recordings or []
+
+    def last_committed_at(self) -> float:
+        """When the calling thread's last successful `save` committed (monotonic seconds)."""
+        return float(getattr(self._local, "committed_at", 0.0))
 
     def _take(self) -> list[_Ticket]:
         """The oldest queued commands whose aggregates do not overlap (called locked)."""
@@ -235,15 +246,18 @@ class GroupCommit:
                     ticket.error = exc
                 return
             else:
+                committed_at = self._committed_at()
                 by_id: dict[str, list[Recording[str]]] = {}
                 for recording in recordings:
                     by_id.setdefault(recording.domain_event.originator_id, []).append(recording)
                 for ticket in batch:
                     ticket.recordings = [r for i in ticket.ids for r in by_id.get(i, [])]
+                    ticket.committed_at = committed_at
                 return
         for ticket in batch:
             try:
                 ticket.recordings = self._save(*_objects([ticket]))
+                ticket.committed_at = self._committed_at()
             except BaseException as exc:
                 ticket.error = exc
 

@@ -57,3 +57,42 @@ def test_a_product_past_its_snapshot_interval_reloads_and_takes_orders(
         assert product.reserved == 2
     finally:
         fresh.close()
+
+
+def test_a_snapshot_taken_in_memory_is_the_one_the_store_would_give(
+    ledger: Ledger, database_url: str
+) -> None:
+    """`Ledger._take_snapshots` snapshots the aggregate just saved instead of loading that
+    version back from the store: the stored state must be the same either way."""
+    ledger.create_product(
+        CreateProduct(
+            name="Ink",
+            description="",
+            price=100,
+            category="office",
+            stock=10,
+            product_id="prod_ink",
+        )
+    )
+    interval = Ledger.snapshotting_intervals[Product]
+    for i in range(interval - 1):
+        ledger.adjust_stock(AdjustStock("prod_ink", 1 + i % 3, "delivery"))
+
+    def stored_state() -> dict[str, object]:
+        with psycopg.connect(database_url) as conn:
+            row = conn.execute(
+                "SELECT originator_version, state FROM ledger_snapshots "
+                "WHERE originator_id = 'prod_ink'"
+            ).fetchone()
+        assert row is not None
+        assert row[0] == interval
+        state = ledger.mapper.transcoder.decode(bytes(row[1]))
+        assert isinstance(state, dict)
+        state.pop("timestamp")
+        return state
+
+    in_memory = stored_state()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM ledger_snapshots WHERE originator_id = 'prod_ink'")
+    ledger.take_snapshot("prod_ink", version=interval)  # the library's way: from the store
+    assert stored_state() == in_memory
