@@ -35,8 +35,19 @@ class Applier:
         self.suffix = suffix
         self.dead_letter_name = projection.name + suffix
 
-    def apply(self, conn: Conn, events: Sequence[Event]) -> Applied:
-        parked = store.parked_aggregates(conn, self.dead_letter_name)
+    def apply(
+        self,
+        conn: Conn,
+        events: Sequence[Event],
+        *,
+        parked: set[str] | None = None,
+        savepoint: bool = True,
+    ) -> Applied:
+        """Applies `events`. `parked`: the aggregates with dead letters, when the caller knows
+        them. Without `savepoint` the batch's writes are not wrapped in a savepoint and a
+        failing write raises (the caller rolls back and tries again with one)."""
+        if parked is None:
+            parked = store.parked_aggregates(conn, self.dead_letter_name)
         result = Applied()
         batch = Changes()
         relevant: list[Event] = []
@@ -58,6 +69,10 @@ class Applier:
                 continue
             batch.merge(one)
             relevant.append(event)
+        if not savepoint:
+            batch.flush(conn, self.suffix)
+            result.applied += len(relevant)
+            return result
         try:
             with conn.transaction():
                 batch.flush(conn, self.suffix)

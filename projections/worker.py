@@ -1,8 +1,9 @@
 """Live projector workers: follow the store and keep each projection's tables up to date.
 
-* Push-driven: each worker LISTENs on the channel the store's recorder NOTIFYs on every append,
-  with a polling fallback, so a dropped listen connection or a lost notification costs at most
-  one poll interval, never a stall.
+* Push-driven: one connection per process (`Appends`) LISTENs on the channel the store's
+  recorder NOTIFYs on every append and wakes every worker, with a polling fallback, so a
+  dropped listen connection or a lost notification costs at most one poll interval, never a
+  stall.
 * Batches: when there is a backlog, up to `batch_size` events are applied per transaction.
 * One active instance per projection: a session advisory lock; a second copy waits as a hot
   standby and takes over within a second when the first one dies.
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -53,6 +53,7 @@ class Worker:
         *,
         batch_size: int = LIVE_BATCH,
         poll_seconds: float = POLL_SECONDS,
+        appends: Appends | None = None,
     ) -> None:
         self.url = database_url
         self.projection = projection
@@ -62,6 +63,8 @@ class Worker:
         self.applier = Applier(projection)
         self.leading = threading.Event()
         self._gauges_at = 0.0
+        # The process's shared listener; a worker on its own listens by itself.
+        self._appends = appends or Appends(database_url, stop)
 
     @property
     def name(self) -> str:
@@ -90,9 +93,7 @@ class Worker:
                 self.leading.clear()
 
     def _connect(self, *, autocommit: bool = False) -> psycopg.Connection[Any]:
-        return psycopg.connect(
-            self.url, autocommit=autocommit, connect_timeout=5, cursor_factory=TimedCursor
-        )
+        return _connect(self.url, autocommit=autocommit)
 
     def _wait_for_leadership(self, lock_conn: psycopg.Connection[Any]) -> bool:
         while not self.stop.is_set():
@@ -103,7 +104,8 @@ class Worker:
 
     def _follow(self, lock_conn: psycopg.Connection[Any]) -> None:
         with self._connect() as conn:
-            listener = _Listener(self._connect)
+            listener = self._appends.subscribe()
+            checked_at = time.monotonic()
             try:
                 while not self.stop.is_set():
                     done = step(conn, self.applier, self.batch_size)
@@ -114,11 +116,16 @@ class Worker:
                     self._refresh_gauges(conn)
                     if done.read == self.batch_size:
                         continue  # a backlog: keep going without waiting
-                    # Our lock connection must still be alive, or another worker may lead.
-                    lock_conn.execute("SELECT 1")
+                    # Our lock connection must still be alive, or another worker may lead
+                    # (who would wait for our position lock: never a double apply). Once a
+                    # poll interval is enough; every wake-up made it a round trip per event.
+                    now = time.monotonic()
+                    if now - checked_at >= self.poll_seconds:
+                        lock_conn.execute("SELECT 1")
+                        checked_at = now
                     listener.wait(self.poll_seconds)
             finally:
-                listener.close()
+                self._appends.unsubscribe(listener)
 
     def _refresh_gauges(self, conn: psycopg.Connection[Any]) -> None:
         now = time.monotonic()
@@ -134,34 +141,90 @@ class Worker:
                 PROJECTION_DEAD_LETTERS.labels(self.name).set(status.dead_letters)
 
 
-class _Listener:
-    """LISTENs for appends; reconnects lazily, and falls back to sleeping when it cannot."""
+def _connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[Any]:
+    # synchronous_commit off: a projector's commit does not wait for its WAL flush. A database
+    # crash may lose the last few milliseconds of projector commits, rows and position
+    # together (one transaction), and the projector applies those events again: exactly once
+    # still. The store's own writes keep synchronous commits.
+    return psycopg.connect(
+        url,
+        autocommit=autocommit,
+        connect_timeout=5,
+        cursor_factory=TimedCursor,
+        options="-c synchronous_commit=off",
+    )
 
-    def __init__(self, connect: Callable[..., psycopg.Connection[Any]]) -> None:
-        self._connect = connect
-        self._conn: psycopg.Connection[Any] | None = None
+
+class _Wake:
+    """One worker's wake-up: set on every append notification (and on a reconnection)."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
 
     def wait(self, timeout: float) -> None:
         """Returns on the next append notification, or after `timeout` seconds."""
-        try:
-            if self._conn is None or self._conn.closed:
-                self._conn = self._connect(autocommit=True)
-                self._conn.execute(f"LISTEN {store.EVENTS_CHANNEL}")
-                return  # events may have arrived while we were not listening: look again
-            for _ in self._conn.notifies(timeout=timeout, stop_after=1):
-                pass
-            # Drain any burst of notifications so the next step sees them all at once.
-            for _ in self._conn.notifies(timeout=0):
-                pass
-        except psycopg.OperationalError as exc:
-            log.warning("listen connection lost; polling until it is back", error=str(exc))
-            self.close()
-            time.sleep(timeout)
+        self._event.wait(timeout)
+        # Cleared before the step that follows, so a notification during it wakes us again.
+        self._event.clear()
 
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+
+class Appends:
+    """One LISTEN connection per process for the store's append notifications, waking every
+    subscribed worker (five listening connections made each append wake five backends and
+    five threads). Reconnects by itself; while it cannot, the workers poll."""
+
+    def __init__(self, database_url: str, stop: threading.Event) -> None:
+        self.url = database_url
+        self.stop = stop
+        self._lock = threading.Lock()
+        self._wakes: list[_Wake] = []
+        self._thread: threading.Thread | None = None
+
+    def subscribe(self) -> _Wake:
+        wake = _Wake()
+        wake.set()  # look once before the first notification
+        with self._lock:
+            self._wakes.append(wake)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="projector-listener", daemon=True
+                )
+                self._thread.start()
+        return wake
+
+    def unsubscribe(self, wake: _Wake) -> None:
+        with self._lock:
+            if wake in self._wakes:
+                self._wakes.remove(wake)
+
+    def _wake_all(self) -> None:
+        with self._lock:
+            for wake in self._wakes:
+                wake.set()
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                with _connect(self.url, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {store.EVENTS_CHANNEL}")
+                    # Events may have arrived while nobody listened: everyone looks again.
+                    self._wake_all()
+                    while not self.stop.is_set():
+                        if not any(True for _ in conn.notifies(timeout=0.5, stop_after=1)):
+                            continue
+                        # Drain a burst so the workers see it all at once.
+                        for _ in conn.notifies(timeout=0):
+                            pass
+                        self._wake_all()
+            except psycopg.OperationalError as exc:
+                log.warning("listen connection lost; polling until it is back", error=str(exc))
+                self.stop.wait(LEADERSHIP_RETRY_SECONDS)
+            except Exception:  # never die silently: the workers would only poll
+                log.exception("projector listener failed")
+                self.stop.wait(MAX_BACKOFF_SECONDS)
 
 
 def run_workers(
@@ -172,11 +235,18 @@ def run_workers(
     batch_size: int = LIVE_BATCH,
     poll_seconds: float = POLL_SECONDS,
 ) -> list[threading.Thread]:
-    """Starts one worker thread per projection; they end when `stop` is set."""
+    """Starts one worker thread per projection, sharing one listener; they end when `stop`
+    is set."""
+    appends = Appends(database_url, stop)
     threads = []
     for projection in projections:
         worker = Worker(
-            database_url, projection, stop, batch_size=batch_size, poll_seconds=poll_seconds
+            database_url,
+            projection,
+            stop,
+            batch_size=batch_size,
+            poll_seconds=poll_seconds,
+            appends=appends,
         )
         thread = threading.Thread(target=worker.run, name=f"projector-{projection.name}")
         thread.start()
