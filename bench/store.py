@@ -126,8 +126,21 @@ def run(config: Config, server_url: str, results: Results) -> None:
             extra=large,
         )
     )
-    all_events = sum(r["events"] for r in large["rebuilds"].values())
-    all_seconds = sum(r["seconds"] for r in large["rebuilds"].values())
+    # Each rebuild replays the whole store (its `events` is the store's size, however few of
+    # those events the projection handles), so the five together replay it five times: their
+    # events over their summed seconds is the rate at which rebuilding everything, one after
+    # another, goes through the store: each projection weighed by the time it takes, not the
+    # mean of their rates, which the quick ones (users, sales) would inflate.
+    rebuilds = large["rebuilds"]
+    all_events = sum(r["events"] for r in rebuilds.values())
+    all_seconds = sum(r["seconds"] for r in rebuilds.values())
+    results.note(
+        "rebuild of each projection over the large store: "
+        + ", ".join(
+            f"{name} {r['events_per_second']:,.0f} events/s ({r['seconds']:.1f} s)"
+            for name, r in rebuilds.items()
+        )
+    )
     results.add(
         Row(
             "projections",
