@@ -28,9 +28,9 @@ from ledger.logs import configure_logging  # noqa: E402
 RESULTS = HERE / "results"
 P95_LIMIT_MS = 200.0
 # Users started per second. Each sign-up and login hashes a password (argon2id, about 43 ms
-# of CPU each here): 10 new users a second keep almost one core hashing, so a faster ramp
-# measures the hashing, not the shop.
-SPAWN_RATE = 10.0
+# of CPU each here): 5 new users a second keep almost half a core hashing during the ramp,
+# and a faster ramp measures the hashing, not the shop.
+SPAWN_RATE = 5.0
 
 
 def run_once(
