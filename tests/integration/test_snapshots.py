@@ -15,16 +15,7 @@ from tests.support import SHIPPING_ADDRESS
 def test_a_product_past_its_snapshot_interval_reloads_and_takes_orders(
     ledger: Ledger, database_url: str, settings: Settings
 ) -> None:
-    ledger.create_product(
-        CreateProduct(
-            name="Pen",
-            description="",
-            price=100,
-            category="office",
-            stock=10,
-            product_id="prod_pen",
-        )
-    )
+    _office_product(ledger, "prod_pen", "Pen")
     interval = Ledger.snapshotting_intervals[Product]
     for _ in range(interval + 5):
         ledger.adjust_stock(AdjustStock("prod_pen", 1, "delivery"))
@@ -64,16 +55,7 @@ def test_a_snapshot_taken_in_memory_is_the_one_the_store_would_give(
 ) -> None:
     """`Ledger._take_snapshots` snapshots the aggregate just saved instead of loading that
     version back from the store: the stored state must be the same either way."""
-    ledger.create_product(
-        CreateProduct(
-            name="Ink",
-            description="",
-            price=100,
-            category="office",
-            stock=10,
-            product_id="prod_ink",
-        )
-    )
+    _office_product(ledger, "prod_ink", "Ink")
     interval = Ledger.snapshotting_intervals[Product]
     for i in range(interval - 1):
         ledger.adjust_stock(AdjustStock("prod_ink", 1 + i % 3, "delivery"))
@@ -96,3 +78,16 @@ def test_a_snapshot_taken_in_memory_is_the_one_the_store_would_give(
         conn.execute("DELETE FROM ledger_snapshots WHERE originator_id = 'prod_ink'")
     ledger.take_snapshot("prod_ink", version=interval)  # the library's way: from the store
     assert stored_state() == in_memory
+
+
+def _office_product(ledger: Ledger, product_id: str, name: str) -> None:
+    ledger.create_product(
+        CreateProduct(
+            name=name,
+            description="",
+            price=100,
+            category="office",
+            stock=10,
+            product_id=product_id,
+        )
+    )
