@@ -34,46 +34,55 @@ def _wait_for(condition: Any, seconds: float = 10.0) -> None:
         time.sleep(0.005)
 
 
+class _HeldLeader:
+    """A GroupCommit over `ledger.save` whose first transaction stays open until the commands
+    started after it have queued; `calls` records how many products each transaction saved."""
+
+    def __init__(self, ledger: Ledger, **options: Any) -> None:
+        self.ledger = ledger
+        self.calls: list[int] = []
+        self._release = threading.Event()
+        self.commits = GroupCommit(self._save, **options)
+
+    def _save(self, *objs: Any) -> list[Recording[str]]:
+        self.calls.append(sum(1 for o in objs if isinstance(o, Product)))
+        if len(self.calls) == 1:
+            self._release.wait(10)  # hold the first transaction open while others queue
+        return self.ledger.save(*objs)
+
+    def run(self, command: Any, first: tuple[Any, ...], queued: list[tuple[Any, ...]]) -> None:
+        """`command(*first)` leads; each `command(*args)` of `queued` waits behind it."""
+        leader = threading.Thread(target=command, args=first)
+        leader.start()
+        _wait_for(lambda: self.calls == [1])
+        others = [threading.Thread(target=command, args=args) for args in queued]
+        for thread in others:
+            thread.start()
+        _wait_for(lambda: len(self.commits._queue) == len(queued))
+        self._release.set()
+        for thread in (leader, *others):
+            thread.join(10)
+
+
 def test_queued_commands_share_a_transaction_and_a_conflict_falls_back(ledger: Ledger) -> None:
     first, conflicting, fine = (_product(ledger, f"prod_g{n}") for n in range(3))
     # Another process moves prod_g1 on: our copy of it is now stale.
     ledger.adjust_stock(AdjustStock("prod_g1", 1, "elsewhere"))
 
-    calls: list[int] = []
-    release = threading.Event()
-
-    def save(*objs: Any) -> list[Recording[str]]:
-        calls.append(sum(1 for o in objs if isinstance(o, Product)))
-        if len(calls) == 1:
-            release.wait(10)  # hold the first transaction open while others queue
-        return ledger.save(*objs)
-
-    commits = GroupCommit(save)
+    held = _HeldLeader(ledger)
     outcomes: dict[str, object] = {}
 
     def command(name: str, product: Product) -> None:
         product.adjust_stock(1, "test")
         try:
-            outcomes[name] = commits.save([product])
+            outcomes[name] = held.commits.save([product])
         except IntegrityError as exc:
             outcomes[name] = exc
 
-    leader = threading.Thread(target=command, args=("first", first))
-    leader.start()
-    _wait_for(lambda: calls == [1])
-    others = [
-        threading.Thread(target=command, args=("conflicting", conflicting)),
-        threading.Thread(target=command, args=("fine", fine)),
-    ]
-    for thread in others:
-        thread.start()
-    _wait_for(lambda: len(commits._queue) == 2)
-    release.set()
-    for thread in (leader, *others):
-        thread.join(10)
+    held.run(command, ("first", first), [("conflicting", conflicting), ("fine", fine)])
 
     # The first alone; the two queued ones together, which conflicts; then each alone.
-    assert calls == [1, 2, 1, 1]
+    assert held.calls == [1, 2, 1, 1]
     assert isinstance(outcomes["conflicting"], IntegrityError)
     for name in ("first", "fine"):
         recordings = outcomes[name]
@@ -88,38 +97,20 @@ def test_commands_on_the_same_aggregate_are_never_in_one_transaction(ledger: Led
     product = _product(ledger, "prod_same")
     copy = ledger.repository.get("prod_same")
     assert isinstance(copy, Product)
-    calls: list[int] = []
-    release = threading.Event()
     other = _product(ledger, "prod_other")
-
-    def save(*objs: Any) -> list[Recording[str]]:
-        calls.append(sum(1 for o in objs if isinstance(o, Product)))
-        if len(calls) == 1:
-            release.wait(10)
-        return ledger.save(*objs)
-
-    commits = GroupCommit(save)
+    held = _HeldLeader(ledger)
     errors: list[BaseException] = []
 
     def command(aggregate: Product) -> None:
         aggregate.adjust_stock(1, "test")
         try:
-            commits.save([aggregate])
+            held.commits.save([aggregate])
         except IntegrityError as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=command, args=(other,))]
-    threads[0].start()
-    _wait_for(lambda: calls == [1])
-    for aggregate in (product, copy):
-        threads.append(threading.Thread(target=command, args=(aggregate,)))
-        threads[-1].start()
-    _wait_for(lambda: len(commits._queue) == 2)
-    release.set()
-    for thread in threads:
-        thread.join(10)
+    held.run(command, (other,), [(product,), (copy,)])
     # The two versions of prod_same went in separate transactions: one won, one conflicted.
-    assert calls == [1, 1, 1]
+    assert held.calls == [1, 1, 1]
     assert len(errors) == 1
 
 
@@ -145,30 +136,12 @@ def test_concurrent_commands_through_the_ledger_all_land(ledger: Ledger) -> None
 
 def test_a_group_stops_at_its_event_limit(ledger: Ledger) -> None:
     products = [_product(ledger, f"prod_e{n}") for n in range(3)]
-    calls: list[int] = []
-    release = threading.Event()
-
-    def save(*objs: Any) -> list[Recording[str]]:
-        calls.append(sum(1 for o in objs if isinstance(o, Product)))
-        if len(calls) == 1:
-            release.wait(10)
-        return ledger.save(*objs)
-
-    commits = GroupCommit(save, max_events=1)
+    held = _HeldLeader(ledger, max_events=1)
 
     def command(aggregate: Product) -> None:
         aggregate.adjust_stock(1, "test")
-        commits.save([aggregate])
+        held.commits.save([aggregate])
 
-    threads = [threading.Thread(target=command, args=(products[0],))]
-    threads[0].start()
-    _wait_for(lambda: calls == [1])
-    for aggregate in products[1:]:
-        threads.append(threading.Thread(target=command, args=(aggregate,)))
-        threads[-1].start()
-    _wait_for(lambda: len(commits._queue) == 2)
-    release.set()
-    for thread in threads:
-        thread.join(10)
+    held.run(command, (products[0],), [(p,) for p in products[1:]])
     # Disjoint, but one event each is the limit: each queued command went on its own.
-    assert calls == [1, 1, 1]
+    assert held.calls == [1, 1, 1]
