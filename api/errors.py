@@ -2,7 +2,10 @@
 unknown routes and unreachable databases, each as the error envelope with a stable code.
 
 Unexpected exceptions are turned into a 500 by the request middleware (`api.middleware`), so
-that response too carries the request id and never a stack trace."""
+that response too carries the request id and never a stack trace. Every 500 and 503 decided
+here is logged (a 500 as an error with its traceback, a 503 as a warning), so no failure is
+silent; the lines carry the error's type and SQLSTATE, not its message, which can quote input
+values (an email in a unique-violation detail)."""
 
 from __future__ import annotations
 
@@ -18,6 +21,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger.domain import format_minor
 from ledger.domain.errors import DomainError
+from ledger.logs import get_logger
+
+log = get_logger("ledger.api.errors")
 
 STATUS_BY_CODE = {
     "VALIDATION_ERROR": 422,
@@ -101,13 +107,22 @@ def render(exc: Exception, currency: str) -> JSONResponse:
         # A value PostgreSQL refuses (out of range, invalid text): the client's input.
         return error_response(422, "VALIDATION_ERROR", "a value is out of range or invalid")
     if isinstance(exc, psycopg.OperationalError | psycopg_pool.PoolTimeout | PersistenceError):
+        log.warning("database unavailable", **_described(exc))
         return error_response(
             503,
             "SERVICE_UNAVAILABLE",
             "the database is unavailable, try again",
             headers={"Retry-After": "1"},
         )
+    log.error("unexpected error", exc_info=exc, **_described(exc))
     return error_response(500, "INTERNAL_ERROR", "an unexpected error occurred")
+
+
+def _described(exc: Exception) -> dict[str, str | None]:
+    """What a log line says of an error: its type and, for a database error, its SQLSTATE."""
+    cause = exc.__cause__ if isinstance(exc, PersistenceError) else exc
+    sqlstate = cause.sqlstate if isinstance(cause, psycopg.Error) else None
+    return {"error_type": type(cause).__name__, "sqlstate": sqlstate}
 
 
 def _domain_details(exc: DomainError, currency: str) -> Any:

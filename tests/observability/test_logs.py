@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
@@ -137,3 +138,37 @@ def test_console_lines_in_development(capsys: pytest.CaptureFixture[str]) -> Non
     assert "answer=42" in err
     with pytest.raises(json.JSONDecodeError):
         json.loads(err.strip().splitlines()[-1])
+
+
+def test_an_unexpected_database_error_is_logged_with_its_request(
+    make_client: MakeClient, database_url: str, log_lines: LogLines
+) -> None:
+    # A read model changed under the running API (here: a column gone) is a programming error
+    # the error mapping turns into a 500; the operator must find it in the log.
+    client = make_client()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE products RENAME COLUMN name TO name_gone")
+    log_lines.clear()
+    response = client.get("/api/v1/products?sort=name", headers={"X-Request-ID": "broken-read"})
+    assert response.status_code == 500
+    assert "Traceback" not in response.text
+    [line] = log_lines.events("unexpected error")
+    assert line["level"] == "error"
+    assert line["request_id"] == "broken-read"
+    assert line["error_type"] == "UndefinedColumn"
+    assert line["sqlstate"] == "42703"
+    assert "exception" in line
+
+
+def test_an_unavailable_database_is_logged_as_a_warning(
+    make_client: MakeClient, database_url: str, log_lines: LogLines
+) -> None:
+    client = make_client(ledger_statement_timeout_seconds=0.2)
+    with psycopg.connect(database_url) as holder:
+        holder.execute("LOCK TABLE products IN ACCESS EXCLUSIVE MODE")
+        log_lines.clear()
+        response = client.get("/api/v1/products/prod_x", headers={"X-Request-ID": "blocked"})
+    assert response.status_code == 503
+    [line] = log_lines.events("database unavailable")
+    assert line["level"] == "warning"
+    assert line["request_id"] == "blocked"
