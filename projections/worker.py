@@ -142,16 +142,11 @@ class Worker:
 
 
 def _connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[Any]:
-    # synchronous_commit off: a projector's commit does not wait for its WAL flush. A database
-    # crash may lose the last few milliseconds of projector commits, rows and position
-    # together (one transaction), and the projector applies those events again: exactly once
-    # still. The store's own writes keep synchronous commits.
+    # Commits are synchronous (the server's default): a projector's commit is announced to
+    # readers (NOTIFY) and acknowledged to clients as read-your-writes, so it must survive a
+    # database crash like the events it came from (tests/reliability/test_crash_durability).
     return psycopg.connect(
-        url,
-        autocommit=autocommit,
-        connect_timeout=5,
-        cursor_factory=TimedCursor,
-        options="-c synchronous_commit=off",
+        url, autocommit=autocommit, connect_timeout=5, cursor_factory=TimedCursor
     )
 
 

@@ -48,11 +48,12 @@ class PostgresServer:
         # The handle ledger.database keeps; it knows the system user pg_ctl must run as.
         return database._servers[self.pgdata.resolve()]
 
-    def stop(self) -> None:
-        """Stops the server as an operator would (`pg_ctl stop -m fast`): sessions end."""
+    def stop(self, mode: str = "fast") -> None:
+        """Stops the server as an operator would (`pg_ctl stop -m fast`): sessions end. Mode
+        `immediate` is a crash: no checkpoint, and WAL not yet flushed is lost."""
         server = self._server()
         pg_ctl: Callable[..., str] = vars(pg_commands)["pg_ctl"]  # made at import time
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata, user=server.system_user,
+        pg_ctl(["-w", "-m", mode, "stop"], pgdata=server.pgdata, user=server.system_user,
                timeout=30)  # fmt: skip
 
     def start(self) -> None:
