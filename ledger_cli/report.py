@@ -98,8 +98,6 @@ def sales(
     """Orders, items, gross, refunds and net per period (confirmed orders, UTC days)."""
     first, last = _period(start, end)
     rows = _query(lambda conn: _reports().sales(conn, first, last, granularity.value))
-    for row in rows:
-        row["net"] = int(row["gross"]) - int(row["refunds"])
     _emit(rows, ["period", "orders", "items", "gross", "refunds", "net"], fmt)
 
 
@@ -111,7 +109,7 @@ def top_products(
     limit: Annotated[int, typer.Option(min=1, max=100)] = 10,
     fmt: FormatOption = Format.TABLE,
 ) -> None:
-    """Best sellers by revenue or quantity."""
+    """Best sellers by net revenue or net quantity (returns subtracted)."""
     first, last = _period(start, end)
     rows = _query(lambda conn: _reports().top_products(conn, first, last, by.value, limit))
     _emit(rows, ["product_id", "name", "quantity", "revenue"], fmt)

@@ -1,6 +1,10 @@
-"""The `sales` read model: daily sales and daily sales per product, in UTC days.
+"""The `sales` read model: every paid order, its lines, and the day its payment came back.
 
-An order counts as a sale on the day it is confirmed (paid); a refund counts on its own day."""
+An order counts as a sale on the day it is confirmed (paid). Its payment is returned on the day
+it is refunded, or cancelled after it was paid; cancelling a pending order returns nothing. A
+cancellation event carries no amount, so the model keeps each paid order (rather than daily
+counters) and the reports add the days up: every handler is then a plain upsert or patch of
+one order's rows, which a replay or a rebuild repeats harmlessly."""
 
 from __future__ import annotations
 
@@ -10,50 +14,59 @@ from projections.base import Projection
 from projections.changes import Changes, Table
 from projections.events import Event
 
-SALES_DAILY = Table(
-    "sales_daily",
-    key=("day",),
-    columns=("day", "orders", "items", "gross", "refunds"),
-    counters=("orders", "items", "gross", "refunds"),
+SALES_ORDERS = Table(
+    "sales_orders",
+    key=("order_id",),
+    columns=("order_id", "paid_on", "items", "total", "returned_on"),
 )
-PRODUCT_SALES_DAILY = Table(
-    "product_sales_daily",
-    key=("product_id", "day"),
-    columns=("product_id", "day", "quantity", "revenue"),
-    counters=("quantity", "revenue"),
+SALES_LINES = Table(
+    "sales_lines",
+    key=("order_id", "line_no"),
+    columns=("order_id", "line_no", "product_id", "quantity", "subtotal"),
 )
+# The statuses a cancellation leaves without having been paid.
+UNPAID = frozenset({"pending"})
 
 
 class SalesProjection(Projection):
     name = "sales"
-    tables = (SALES_DAILY, PRODUCT_SALES_DAILY)
+    tables = (SALES_ORDERS, SALES_LINES)
 
     def on_OrderConfirmed(self, e: Event, changes: Changes) -> None:  # noqa: N802
-        day = e.timestamp.astimezone(UTC).date()
         lines = e["lines"]
-        changes.accumulate(
-            SALES_DAILY,
+        changes.upsert(
+            SALES_ORDERS,
             {
-                "day": day,
-                "orders": 1,
+                "order_id": e.originator_id,
+                "paid_on": e.timestamp.astimezone(UTC).date(),
                 "items": sum(line["quantity"] for line in lines),
-                "gross": e["total"],
-                "refunds": 0,
+                "total": e["total"],
+                "returned_on": None,
             },
         )
-        for line in lines:
-            changes.accumulate(
-                PRODUCT_SALES_DAILY,
+        for line_no, line in enumerate(lines, start=1):
+            changes.upsert(
+                SALES_LINES,
                 {
+                    "order_id": e.originator_id,
+                    "line_no": line_no,
                     "product_id": line["product_id"],
-                    "day": day,
                     "quantity": line["quantity"],
-                    "revenue": line["subtotal"],
+                    "subtotal": line["subtotal"],
                 },
             )
 
+    def on_OrderCancelled(self, e: Event, changes: Changes) -> None:  # noqa: N802
+        if e["previous_status"] not in UNPAID:
+            self._returned(e, changes)
+
     def on_OrderRefunded(self, e: Event, changes: Changes) -> None:  # noqa: N802
-        day = e.timestamp.astimezone(UTC).date()
-        changes.accumulate(
-            SALES_DAILY, {"day": day, "orders": 0, "items": 0, "gross": 0, "refunds": e["amount"]}
+        # A refund returns the whole payment (its `amount` is the order's total).
+        self._returned(e, changes)
+
+    def _returned(self, e: Event, changes: Changes) -> None:
+        changes.patch(
+            SALES_ORDERS,
+            (e.originator_id,),
+            set={"returned_on": e.timestamp.astimezone(UTC).date()},
         )

@@ -27,8 +27,8 @@ READ_TABLES: dict[str, str] = {
     "order_items": "order_id, line_no",
     "order_status_history": "order_id, version",
     "inventory": "product_id",
-    "sales_daily": "day",
-    "product_sales_daily": "product_id, day",
+    "sales_orders": "order_id",
+    "sales_lines": "order_id, line_no",
 }
 # Arguments each transition needs, beyond the order and the actor.
 TRANSITION_ARGS: dict[str, dict[str, str]] = {

@@ -54,7 +54,7 @@ async def sales_report(
     end: ToDate = None,
     granularity: Granularity = Granularity.DAY,
 ) -> Response:
-    """Orders, items and gross paid per period, refunds, and net = gross - refunds."""
+    """Orders, items and gross paid per period, payments returned in it, and net."""
     first, last = _period(start, end)
     currency = state.settings.ledger_currency
     async with state.pool.connection() as conn:
@@ -66,7 +66,7 @@ async def sales_report(
             items=row["items"],
             gross=format_minor(row["gross"], currency),
             refunds=format_minor(row["refunds"], currency),
-            net=format_minor(row["gross"] - row["refunds"], currency),
+            net=format_minor(row["net"], currency),
         )
         for row in rows
     ]
@@ -83,7 +83,7 @@ async def top_products_report(
     by: TopBy = TopBy.REVENUE,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> Response:
-    """Best sellers in the period, by revenue or quantity."""
+    """Best sellers in the period, by net revenue or net quantity (returns subtracted)."""
     first, last = _period(start, end)
     currency = state.settings.ledger_currency
     async with state.pool.connection() as conn:

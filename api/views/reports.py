@@ -11,13 +11,22 @@ from api.views import Conn
 
 
 async def sales(conn: Conn, start: date, end: date, granularity: str) -> list[dict[str, Any]]:
+    """Per period: orders paid in it (count, items, gross), payments returned in it (refunds,
+    whenever the order was paid) and net = gross - refunds."""
     cursor = await conn.execute(
         """
+        WITH moves AS (
+            SELECT paid_on AS day, 1 AS orders, items, total AS gross, 0 AS refunds
+            FROM sales_orders WHERE paid_on BETWEEN %(start)s AND %(end)s
+            UNION ALL
+            SELECT returned_on, 0, 0, 0, total
+            FROM sales_orders WHERE returned_on BETWEEN %(start)s AND %(end)s
+        )
         SELECT date_trunc(%(g)s, day::timestamp)::date AS period,
                sum(orders)::bigint AS orders, sum(items)::bigint AS items,
-               sum(gross)::bigint AS gross, sum(refunds)::bigint AS refunds
-        FROM sales_daily
-        WHERE day BETWEEN %(start)s AND %(end)s
+               sum(gross)::bigint AS gross, sum(refunds)::bigint AS refunds,
+               (sum(gross) - sum(refunds))::bigint AS net
+        FROM moves
         GROUP BY 1 ORDER BY 1
         """,
         {"g": granularity, "start": start, "end": end},
@@ -28,21 +37,31 @@ async def sales(conn: Conn, start: date, end: date, granularity: str) -> list[di
 async def top_products(
     conn: Conn, start: date, end: date, by: str, limit: int
 ) -> list[dict[str, Any]]:
+    """Best sellers by net revenue or net quantity: lines paid in the period, less the lines
+    of orders whose payment was returned in it. Products with nothing sold net are left out."""
     order = sql.SQL(
         "revenue DESC, quantity DESC" if by == "revenue" else "quantity DESC, revenue DESC"
     )
     query = sql.SQL(
         """
-        SELECT s.product_id, COALESCE(p.name, s.product_id) AS name,
-               sum(s.quantity)::bigint AS quantity, sum(s.revenue)::bigint AS revenue
-        FROM product_sales_daily s LEFT JOIN products p ON p.id = s.product_id
-        WHERE s.day BETWEEN %s AND %s
-        GROUP BY s.product_id, p.name
-        ORDER BY {}, s.product_id
-        LIMIT %s
+        WITH moves AS (
+            SELECT order_id, 1 AS sign FROM sales_orders WHERE paid_on BETWEEN %(start)s AND %(end)s
+            UNION ALL
+            SELECT order_id, -1 FROM sales_orders WHERE returned_on BETWEEN %(start)s AND %(end)s
+        )
+        SELECT l.product_id, COALESCE(p.name, l.product_id) AS name,
+               sum(m.sign * l.quantity)::bigint AS quantity,
+               sum(m.sign * l.subtotal)::bigint AS revenue
+        FROM moves m JOIN sales_lines l ON l.order_id = m.order_id
+        LEFT JOIN products p ON p.id = l.product_id
+        GROUP BY l.product_id, p.name
+        HAVING sum(m.sign * l.quantity) > 0 OR sum(m.sign * l.subtotal) > 0
+        ORDER BY {}, l.product_id
+        LIMIT %(limit)s
         """
     ).format(order)
-    return await (await conn.execute(query, (start, end, limit))).fetchall()
+    params = {"start": start, "end": end, "limit": limit}
+    return await (await conn.execute(query, params)).fetchall()
 
 
 async def inventory(

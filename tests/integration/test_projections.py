@@ -5,17 +5,22 @@ same `Ledger` the `ledger` fixture gives): the tests only read it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 import projections
+from api.views import reports
 from ledger.application import Ledger
 from ledger.commands import AdjustStock, DiscontinueProduct, RegisterUser, UpdateProduct
 from ledger.domain import Role
+from projections.rebuild import rebuild
+from projections.sales import SalesProjection
 from tests.projector_process import (
     create_product,
     place_order,
@@ -184,21 +189,27 @@ def test_sales_count_confirmations_and_refunds_on_their_own_day(
     history: dict[str, int], shop: tuple[Ledger, str]
 ) -> None:
     database_url = shop[1]
-    daily = _rows(
-        database_url, "SELECT day, orders, items, gross, refunds FROM sales_daily ORDER BY day"
-    )
+    daily = _report(database_url, reports.sales, DAY_ONE, DAY_TWO, "day")
     # Only ord_1 and ord_2 were ever confirmed (both on day one); ord_2's refund is on day two.
     # Pending (ord_4) and cancelled-before-payment (ord_3) orders are no sales.
-    assert daily == [
-        (DAY_ONE, 2, 3 + 3, history["ord_1"] + history["ord_2"], 0),
-        (DAY_TWO, 0, 0, 0, history["ord_2"]),
+    assert [tuple(r.values()) for r in daily] == [
+        (
+            DAY_ONE,
+            2,
+            3 + 3,
+            history["ord_1"] + history["ord_2"],
+            0,
+            history["ord_1"] + history["ord_2"],
+        ),
+        (DAY_TWO, 0, 0, 0, history["ord_2"], -history["ord_2"]),
     ]
-    per_product = _rows(
-        database_url,
-        "SELECT product_id, day, quantity, revenue FROM product_sales_daily "
-        "ORDER BY product_id, day",
-    )
-    assert per_product == [("prod_a", DAY_ONE, 5, 1250), ("prod_b", DAY_ONE, 1, 1200)]
+    # Day one sold ord_2's three prod_a too; over both days its refund takes them back.
+    for last, prod_a in ((DAY_ONE, (5, 1250)), (DAY_TWO, (2, 500))):
+        top = _report(database_url, reports.top_products, DAY_ONE, last, "revenue", 10)
+        assert sorted((r["product_id"], r["quantity"], r["revenue"]) for r in top) == [
+            ("prod_a", *prod_a),
+            ("prod_b", 1, 1200),
+        ]
 
 
 def test_catch_up_is_idempotent_and_equals_a_rebuild(
@@ -210,3 +221,86 @@ def test_catch_up_is_idempotent_and_equals_a_rebuild(
     assert set(again) == set(projections.PROJECTIONS)
     assert snapshot(database_url) == before
     assert rebuilt_snapshot(database_url) == before
+
+
+DAY_THREE = date(2026, 3, 3)
+
+
+def _report(url: str, query: Callable[..., Any], *args: Any) -> Any:
+    """Runs one of the API's report queries (the CLI's too) against `url`."""
+
+    async def go() -> Any:
+        async with await psycopg.AsyncConnection.connect(url, row_factory=dict_row) as conn:
+            return await query(conn, *args)
+
+    return asyncio.run(go())
+
+
+@pytest.fixture(scope="module")
+def returns(make_database: Callable[[], str]) -> tuple[str, dict[str, int]]:
+    """Orders paid on day one: one kept, one cancelled and one refunded on later days; and a
+    pending order cancelled (it was never paid). Returns the database and the order totals."""
+    url = make_database()
+    ledger = Ledger(make_settings(), url, pool_size=2)
+    create_product(ledger, "prod_a", stock=50, price=250)
+    create_product(ledger, "prod_b", stock=50, price=1000)
+    place_order(ledger, "ord_kept", {"prod_a": 1})
+    place_order(ledger, "ord_cancelled", {"prod_a": 2, "prod_b": 1})
+    place_order(ledger, "ord_refunded", {"prod_b": 3})
+    place_order(ledger, "ord_unpaid", {"prod_a": 4})
+    for order_id in ("ord_kept", "ord_cancelled", "ord_refunded"):
+        transition(ledger, order_id, "confirm")
+        _move_event(url, order_id, "OrderConfirmed", DAY_ONE)
+    transition(ledger, "ord_cancelled", "process")
+    transition(ledger, "ord_cancelled", "cancel")
+    _move_event(url, "ord_cancelled", "OrderCancelled", DAY_TWO)
+    transition(ledger, "ord_refunded", "refund")
+    _move_event(url, "ord_refunded", "OrderRefunded", DAY_THREE)
+    transition(ledger, "ord_unpaid", "cancel")
+    _move_event(url, "ord_unpaid", "OrderCancelled", DAY_TWO)
+    ledger.close()
+    projections.catch_up(url)
+    return url, {"ord_kept": 250, "ord_cancelled": 1500, "ord_refunded": 3000}
+
+
+def test_returned_payments_count_as_refunds_on_the_day_they_happen(
+    returns: tuple[str, dict[str, int]],
+) -> None:
+    url, total = returns
+    rows = _report(url, reports.sales, DAY_ONE, DAY_THREE, "day")
+    paid = sum(total.values())
+    assert [tuple(r.values()) for r in rows] == [
+        # period, orders, items, gross, refunds, net: the unpaid order's cancellation is nothing.
+        (DAY_ONE, 3, 1 + 3 + 3, paid, 0, paid),
+        (DAY_TWO, 0, 0, 0, total["ord_cancelled"], -total["ord_cancelled"]),
+        (DAY_THREE, 0, 0, 0, total["ord_refunded"], -total["ord_refunded"]),
+    ]
+    [month] = _report(url, reports.sales, DAY_ONE, DAY_THREE, "month")
+    assert (month["gross"], month["net"]) == (paid, total["ord_kept"])
+
+
+def test_top_products_subtract_refunded_and_cancelled_lines(
+    returns: tuple[str, dict[str, int]],
+) -> None:
+    url, _ = returns
+    # Over the three days only the kept order's line is left; prod_b was all given back.
+    for by in ("revenue", "quantity"):
+        top = _report(url, reports.top_products, DAY_ONE, DAY_THREE, by, 10)
+        assert [(r["product_id"], r["quantity"], r["revenue"]) for r in top] == [("prod_a", 1, 250)]
+    # On day one alone everything paid was sold; the returns fall on later days.
+    top = _report(url, reports.top_products, DAY_ONE, DAY_ONE, "quantity", 10)
+    assert [(r["product_id"], r["quantity"], r["revenue"]) for r in top] == [
+        ("prod_a", 3, 750),
+        ("prod_b", 4, 4000),
+    ][::-1]
+
+
+def test_a_rebuilt_sales_projection_reports_the_same_figures(
+    returns: tuple[str, dict[str, int]],
+) -> None:
+    url, _ = returns
+    live = _report(url, reports.sales, DAY_ONE, DAY_THREE, "day")
+    live_top = _report(url, reports.top_products, DAY_ONE, DAY_THREE, "revenue", 10)
+    rebuild(url, SalesProjection())
+    assert _report(url, reports.sales, DAY_ONE, DAY_THREE, "day") == live
+    assert _report(url, reports.top_products, DAY_ONE, DAY_THREE, "revenue", 10) == live_top

@@ -94,7 +94,8 @@ def test_concurrent_writers_and_a_projector_apply_every_event_once(
             "(SELECT count(*) FROM ledger_events WHERE originator_id LIKE 'ord\\_%')"
         ).fetchall()
         [(gross, refunds, confirmed_totals, refunded_totals, orders)] = conn.execute(
-            "SELECT (SELECT sum(gross) FROM sales_daily), (SELECT sum(refunds) FROM sales_daily),"
+            "SELECT (SELECT sum(total) FROM sales_orders),"
+            " (SELECT sum(total) FROM sales_orders WHERE returned_on IS NOT NULL),"
             " (SELECT sum(o.total) FROM orders o JOIN order_status_history h ON h.order_id = o.id"
             "  WHERE h.status = 'confirmed'),"
             " (SELECT sum(total) FROM orders WHERE status = 'refunded'),"
