@@ -25,6 +25,7 @@ from eventsourcing.persistence import (
     Recording,
 )
 
+from ledger.command_log import lookup
 from ledger.commands import (
     AdjustStock,
     ChangeOrderStatus,
@@ -101,7 +102,7 @@ class Ledger(Application[str]):
             return user.id, [user, claim]
 
         try:
-            return self._run("register_user", decide, retry=False)
+            return self._run("register_user", decide, retry=False, command_id=cmd.command_id)
         except ConcurrencyError:
             raise DuplicateEmailError(
                 "this email is already registered", {"field": "email"}
@@ -129,7 +130,7 @@ class Ledger(Application[str]):
             return product.id, [product]
 
         try:
-            return self._run("create_product", decide, retry=False)
+            return self._run("create_product", decide, retry=False, command_id=cmd.command_id)
         except ConcurrencyError:
             raise ConflictError(f"product {product_id} already exists") from None
 
@@ -148,7 +149,9 @@ class Ledger(Application[str]):
                 product.change_price(cmd.price)
             return product.id, [product]
 
-        return self._run("update_product", decide, locks=[cmd.product_id])
+        return self._run(
+            "update_product", decide, locks=[cmd.product_id], command_id=cmd.command_id
+        )
 
     def adjust_stock(self, cmd: AdjustStock) -> CommandResult:
         def decide() -> tuple[str, list[LedgerAggregate]]:
@@ -156,7 +159,7 @@ class Ledger(Application[str]):
             product.adjust_stock(cmd.delta, cmd.reason)
             return product.id, [product]
 
-        return self._run("adjust_stock", decide, locks=[cmd.product_id])
+        return self._run("adjust_stock", decide, locks=[cmd.product_id], command_id=cmd.command_id)
 
     def discontinue_product(self, cmd: DiscontinueProduct) -> CommandResult:
         def decide() -> tuple[str, list[LedgerAggregate]]:
@@ -164,7 +167,9 @@ class Ledger(Application[str]):
             product.discontinue()
             return product.id, [product]
 
-        return self._run("discontinue_product", decide, locks=[cmd.product_id])
+        return self._run(
+            "discontinue_product", decide, locks=[cmd.product_id], command_id=cmd.command_id
+        )
 
     # Orders.
 
@@ -203,7 +208,7 @@ class Ledger(Application[str]):
             )
             return order.id, [order, *products]
 
-        return self._run("place_order", decide, locks=product_ids)
+        return self._run("place_order", decide, locks=product_ids, command_id=cmd.command_id)
 
     def change_order_status(self, cmd: ChangeOrderStatus) -> CommandResult:
         """confirm, process, ship, deliver, cancel or refund; moves the stock it implies."""
@@ -224,7 +229,10 @@ class Ledger(Application[str]):
             return order.id, touched
 
         return self._run(
-            f"{cmd.transition}_order", decide, locks=[cmd.order_id, *self._order_products(cmd)]
+            f"{cmd.transition}_order",
+            decide,
+            locks=[cmd.order_id, *self._order_products(cmd)],
+            command_id=cmd.command_id,
         )
 
     def last_committed_at(self) -> float:
@@ -334,6 +342,7 @@ class Ledger(Application[str]):
         *,
         locks: Sequence[str] = (),
         retry: bool = True,
+        command_id: str | None = None,
     ) -> CommandResult:
         """Decides and saves, retrying optimistic-concurrency conflicts; records the outcome."""
         started = time.perf_counter()
@@ -341,7 +350,7 @@ class Ledger(Application[str]):
         try:
             with self._locked(locks):
                 try:
-                    result = self._save_with_retries(decide, retry)
+                    result = self._save_with_retries(decide, retry, command_id or uuid.uuid4().hex)
                 finally:
                     self._reads.stale = ()  # ids to fast-forward, for this command only
             outcome = "ok"
@@ -361,15 +370,25 @@ class Ledger(Application[str]):
             COMMAND_SECONDS.labels(command).observe(time.perf_counter() - started)
 
     def _save_with_retries(
-        self, decide: Callable[[], tuple[str, Sequence[LedgerAggregate]]], retry: bool
+        self,
+        decide: Callable[[], tuple[str, Sequence[LedgerAggregate]]],
+        retry: bool,
+        command_id: str,
     ) -> CommandResult:
+        """Decides and saves under `command_id`. A failed save may have committed (the
+        connection lost after COMMIT, and the retried insert then hitting its own rows): the
+        command id settles it, and a committed command answers its first result instead of
+        being decided again on state that already holds its effect."""
         attempts = MAX_ATTEMPTS if retry else 1
         for attempt in range(1, attempts + 1):
             aggregates: Sequence[LedgerAggregate] = ()
             try:
                 aggregate_id, aggregates = self._decide_fresh(decide)
-                recordings = self._commits.save(aggregates)
+                recordings = self._commits.save(aggregates, command_id, aggregate_id)
             except IntegrityError:
+                committed = self._committed(command_id)
+                if committed is not None:
+                    return committed
                 # Another process wrote one of them: the next attempt fast-forwards them.
                 self._reads.stale = {a.id for a in aggregates}
                 if attempt == attempts:
@@ -380,16 +399,35 @@ class Ledger(Application[str]):
             except (OperationalError, PersistenceError) as exc:
                 if isinstance(exc, IntegrityError):  # pragma: no cover - caught above
                     raise
+                committed = self._committed(command_id)
+                if committed is not None:
+                    return committed
                 raise UnavailableError("the event store is unavailable, try again") from exc
             self._remember(aggregates)
             EVENTS_APPENDED.inc(len(recordings))
-            position = max((r.notification.id for r in recordings), default=0)
             touched = tuple(dict.fromkeys(a.id for a in aggregates))
-            return CommandResult(aggregate_id, position, touched)
+            return CommandResult(aggregate_id, self._position(recordings), touched)
         raise ConcurrencyError(
             "too many concurrent changes to the same records; try again",
             {"attempts": attempts},
         )
+
+    def _committed(self, command_id: str) -> CommandResult | None:
+        """The first result of `command_id` if it committed, looked up on a fresh connection;
+        if even that fails the outcome is unknown, and the client is told to try again."""
+        try:
+            with self.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
+                return lookup(conn, command_id)
+        except (OperationalError, PersistenceError, OSError) as exc:
+            raise UnavailableError("the event store is unavailable, try again") from exc
+
+    def _position(self, recordings: Sequence[Recording[str]]) -> int:
+        """The position of the command's last event. A command that changed nothing reports
+        the store's current position instead: the state it confirmed is at or before it, so
+        a reader waiting for that position sees what the answer describes."""
+        if recordings:
+            return max(r.notification.id for r in recordings)
+        return self.recorder.max_notification_id() or 0
 
     def _cached(self, aggregate_id: str) -> object | None:
         """A copy of the cached aggregate as it is, without the repository's fast-forward
@@ -410,22 +448,35 @@ class Ledger(Application[str]):
     def _decide_fresh(
         self, decide: Callable[[], tuple[str, Sequence[LedgerAggregate]]]
     ) -> tuple[str, Sequence[LedgerAggregate]]:
-        """Runs `decide`; a rejection made on cached aggregates is decided once more on
-        aggregates loaded from the store, since the cache is not fast-forwarded and another
-        process may have changed them (a stale acceptance is caught by the save conflicting,
-        a stale rejection would not be)."""
+        """Runs `decide`, and decides once more on aggregates loaded from the store when it
+        decided on cached ones (the cache is not fast-forwarded: another process may have
+        changed them) and either rejected the command or changed nothing. A stale change is
+        caught by the save conflicting; a stale rejection or a stale "nothing to do" writes
+        nothing that could conflict, so it must confirm its state is current first."""
         read: list[str] = []
         self._reads.ids = read
         try:
-            return decide()
-        except DomainError:
-            if not read:
-                raise
-            self._reads.stale = {*getattr(self._reads, "stale", ()), *read}
-            self._reads.ids = []
-            return decide()
+            try:
+                decided = decide()
+            except DomainError:
+                if not self._from_cache(read):
+                    raise
+                return self._decide_current(decide, read)
+            if self._from_cache(read) and not any(a.pending_events for a in decided[1]):
+                return self._decide_current(decide, read)
+            return decided
         finally:
             self._reads.ids = None
+
+    def _from_cache(self, read: Sequence[str]) -> bool:
+        return not set(read) <= set(getattr(self._reads, "stale", ()))
+
+    def _decide_current(
+        self, decide: Callable[[], tuple[str, Sequence[LedgerAggregate]]], read: Sequence[str]
+    ) -> tuple[str, Sequence[LedgerAggregate]]:
+        self._reads.stale = {*getattr(self._reads, "stale", ()), *read}
+        self._reads.ids = []
+        return decide()
 
     def _remember(self, aggregates: Sequence[LedgerAggregate]) -> None:
         """Caches the aggregates as just saved (the library caches on save only when it does

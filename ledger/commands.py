@@ -1,4 +1,8 @@
-"""Commands: what a client asks the ledger to do, imperative and immutable."""
+"""Commands: what a client asks the ledger to do, imperative and immutable.
+
+Each may carry a `command_id` (the API may derive one from an Idempotency-Key); the ledger
+generates one when it is absent. It is stored with the command's events, so a retry after a
+lost COMMIT reply returns the first result instead of applying the command twice."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ class RegisterUser:
     email: str
     password_hash: str
     role: Role = Role.CUSTOMER
+    command_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,7 @@ class CreateProduct:
     images: tuple[str, ...] = ()
     stock: int = 0
     product_id: str | None = None
+    command_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,7 @@ class UpdateProduct:
     tags: tuple[str, ...] | None = None
     images: tuple[str, ...] | None = None
     price: int | None = None
+    command_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -43,11 +50,13 @@ class AdjustStock:
     product_id: str
     delta: int
     reason: str
+    command_id: str | None = None
 
 
 @dataclass(frozen=True)
 class DiscontinueProduct:
     product_id: str
+    command_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,7 @@ class PlaceOrder:
     shipping_address: ShippingAddress
     payment_method: str
     order_id: str | None = None
+    command_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,7 @@ class ChangeOrderStatus:
     reason: str | None = None
     # When set, only this customer may make the change (a customer cancelling their order).
     owner_id: str | None = None
+    command_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from eventsourcing.postgres import (
 from eventsourcing.utils import Environment
 from psycopg.conninfo import conninfo_to_dict
 
+from ledger.command_log import CommandRecord, record
 from ledger.settings import Settings
 from ledger.slow_queries import TimedCursor
 
@@ -114,6 +115,19 @@ class LedgerRecorder(LedgerAggregateRecorder, PostgresApplicationRecorder):
         ids: Sequence[int] | None = _bounded(lambda: insert(self, stored_events, **kwargs))
         return ids
 
+    def _insert_events(
+        self,
+        curs: Any,
+        stored_events: Sequence[StoredEvent],
+        *,
+        commands: Sequence[CommandRecord] = (),
+        **kwargs: Any,
+    ) -> None:
+        """Records the commands' ids in the transaction inserting their events: after a lost
+        COMMIT reply the id tells whether they committed (ledger.command_log). A retried
+        insert of a committed command fails on these keys, and the caller resolves it."""
+        record(curs, commands)
+
 
 class LedgerFactory(PostgresFactory):
     """The library's PostgreSQL factory, with the bounded recorders and session timeouts on
@@ -141,13 +155,33 @@ MAX_GROUP_EVENTS = 300
 class _Ticket:
     """One command's events waiting to be committed, and what became of them."""
 
-    __slots__ = ("aggregates", "committed_at", "error", "events", "ids", "recordings")
+    __slots__ = (
+        "aggregates",
+        "command",
+        "committed_at",
+        "error",
+        "events",
+        "ids",
+        "recordings",
+    )
 
-    def __init__(self, aggregates: Sequence[Any]) -> None:
+    def __init__(
+        self, aggregates: Sequence[Any], command_id: str | None, aggregate_id: str
+    ) -> None:
         self.aggregates = list(aggregates)
         # Collected now, so a failed group can still save them one command at a time.
         self.events = [e for a in self.aggregates for e in a.collect_events()]
         self.ids = frozenset(a.id for a in self.aggregates)
+        self.command = (
+            CommandRecord(
+                command_id,
+                aggregate_id,
+                tuple(dict.fromkeys(a.id for a in self.aggregates)),
+                tuple((str(e.originator_id), int(e.originator_version)) for e in self.events),
+            )
+            if command_id and self.events
+            else None
+        )
         self.recordings: list[Recording[str]] | None = None
         self.error: BaseException | None = None
         self.committed_at = 0.0
@@ -187,10 +221,13 @@ class GroupCommit:
         self._queue: list[_Ticket] = []
         self._flushing = False
 
-    def save(self, aggregates: Sequence[Any]) -> list[Recording[str]]:
+    def save(
+        self, aggregates: Sequence[Any], command_id: str | None = None, aggregate_id: str = ""
+    ) -> list[Recording[str]]:
         """Saves the aggregates' pending events (with other commands' when they are
-        concurrent); raises what saving them alone would have raised."""
-        ticket = _Ticket(aggregates)
+        concurrent), and the command's id row in the same transaction; raises what saving
+        them alone would have raised."""
+        ticket = _Ticket(aggregates, command_id, aggregate_id)
         with self._cond:
             self._queue.append(ticket)
             while True:
@@ -238,7 +275,7 @@ class GroupCommit:
     def _flush(self, batch: list[_Ticket]) -> None:
         if len(batch) > 1:
             try:
-                recordings = self._save(*_objects(batch))
+                recordings = self._save(*_objects(batch), commands=_commands(batch))
             except IntegrityError:
                 pass  # someone else's write conflicts with one of them: go one by one
             except BaseException as exc:
@@ -256,7 +293,7 @@ class GroupCommit:
                 return
         for ticket in batch:
             try:
-                ticket.recordings = self._save(*_objects([ticket]))
+                ticket.recordings = self._save(*_objects([ticket]), commands=_commands([ticket]))
                 ticket.committed_at = self._committed_at()
             except BaseException as exc:
                 ticket.error = exc
@@ -266,3 +303,8 @@ def _objects(batch: Sequence[_Ticket]) -> list[Any]:
     """The events to record, then their aggregates: their pending events are already
     collected, but `save` still caches them and takes their snapshots."""
     return [e for t in batch for e in t.events] + [a for t in batch for a in t.aggregates]
+
+
+def _commands(batch: Sequence[_Ticket]) -> list[CommandRecord]:
+    """The id rows of the batch's commands, committed with their events."""
+    return [t.command for t in batch if t.command is not None]

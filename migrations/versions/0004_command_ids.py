@@ -14,8 +14,22 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.execute("SELECT 1")  # placeholder: filled in by the change that owns this revision
+    # IF NOT EXISTS: an existing store gains the table with no rows (commands before this
+    # revision have no ids to resolve), and a rerun changes nothing.
+    op.execute(
+        """
+        CREATE TABLE IF NOT EXISTS command_ids (
+            command_id text PRIMARY KEY,
+            aggregate_id text NOT NULL,
+            touched text[] NOT NULL,
+            event_ids text[] NOT NULL,
+            event_versions bigint[] NOT NULL,
+            committed_at timestamptz NOT NULL DEFAULT now()
+        )
+        """
+    )
+    op.execute("CREATE INDEX IF NOT EXISTS command_ids_committed_at ON command_ids (committed_at)")
 
 
 def downgrade() -> None:
-    op.execute("SELECT 1")
+    op.execute("DROP TABLE IF EXISTS command_ids")

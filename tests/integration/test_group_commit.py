@@ -44,11 +44,11 @@ class _HeldLeader:
         self._release = threading.Event()
         self.commits = GroupCommit(self._save, **options)
 
-    def _save(self, *objs: Any) -> list[Recording[str]]:
+    def _save(self, *objs: Any, **kwargs: Any) -> list[Recording[str]]:
         self.calls.append(sum(1 for o in objs if isinstance(o, Product)))
         if len(self.calls) == 1:
             self._release.wait(10)  # hold the first transaction open while others queue
-        return self.ledger.save(*objs)
+        return self.ledger.save(*objs, **kwargs)
 
     def run(self, command: Any, first: tuple[Any, ...], queued: list[tuple[Any, ...]]) -> None:
         """`command(*first)` leads; each `command(*args)` of `queued` waits behind it."""
