@@ -3,15 +3,17 @@ snapshots to compare live tables with a rebuild, and a few commands that make hi
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 from ledger.application import Ledger
 from ledger.commands import ChangeOrderStatus, CreateProduct, OrderItemRequest, PlaceOrder
@@ -59,6 +61,16 @@ def rebuilt_snapshot(url: str) -> Snapshot:
     for projection in resolve(list(PROJECTIONS)):
         rebuild(url, projection)
     return snapshot(url)
+
+
+def report(url: str, query: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+    """Runs one of the API's report queries (`api.views.reports`, the CLI's too) on `url`."""
+
+    async def go() -> Any:
+        async with await psycopg.AsyncConnection.connect(url, row_factory=dict_row) as conn:
+            return await query(conn, *args)
+
+    return asyncio.run(go())
 
 
 def positions(url: str) -> dict[str, int]:

@@ -5,14 +5,12 @@ same `Ledger` the `ledger` fixture gives): the tests only read it."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
 import psycopg
 import pytest
-from psycopg.rows import dict_row
 
 import projections
 from api.views import reports
@@ -25,6 +23,7 @@ from tests.projector_process import (
     create_product,
     place_order,
     rebuilt_snapshot,
+    report,
     snapshot,
     transition,
 )
@@ -189,7 +188,7 @@ def test_sales_count_confirmations_and_refunds_on_their_own_day(
     history: dict[str, int], shop: tuple[Ledger, str]
 ) -> None:
     database_url = shop[1]
-    daily = _report(database_url, reports.sales, DAY_ONE, DAY_TWO, "day")
+    daily = report(database_url, reports.sales, DAY_ONE, DAY_TWO, "day")
     # Only ord_1 and ord_2 were ever confirmed (both on day one); ord_2's refund is on day two.
     # Pending (ord_4) and cancelled-before-payment (ord_3) orders are no sales.
     assert [tuple(r.values()) for r in daily] == [
@@ -205,7 +204,7 @@ def test_sales_count_confirmations_and_refunds_on_their_own_day(
     ]
     # Day one sold ord_2's three prod_a too; over both days its refund takes them back.
     for last, prod_a in ((DAY_ONE, (5, 1250)), (DAY_TWO, (2, 500))):
-        top = _report(database_url, reports.top_products, DAY_ONE, last, "revenue", 10)
+        top = report(database_url, reports.top_products, DAY_ONE, last, "revenue", 10)
         assert sorted((r["product_id"], r["quantity"], r["revenue"]) for r in top) == [
             ("prod_a", *prod_a),
             ("prod_b", 1, 1200),
@@ -224,16 +223,6 @@ def test_catch_up_is_idempotent_and_equals_a_rebuild(
 
 
 DAY_THREE = date(2026, 3, 3)
-
-
-def _report(url: str, query: Callable[..., Any], *args: Any) -> Any:
-    """Runs one of the API's report queries (the CLI's too) against `url`."""
-
-    async def go() -> Any:
-        async with await psycopg.AsyncConnection.connect(url, row_factory=dict_row) as conn:
-            return await query(conn, *args)
-
-    return asyncio.run(go())
 
 
 @pytest.fixture(scope="module")
@@ -267,7 +256,7 @@ def test_returned_payments_count_as_refunds_on_the_day_they_happen(
     returns: tuple[str, dict[str, int]],
 ) -> None:
     url, total = returns
-    rows = _report(url, reports.sales, DAY_ONE, DAY_THREE, "day")
+    rows = report(url, reports.sales, DAY_ONE, DAY_THREE, "day")
     paid = sum(total.values())
     assert [tuple(r.values()) for r in rows] == [
         # period, orders, items, gross, refunds, net: the unpaid order's cancellation is nothing.
@@ -275,7 +264,7 @@ def test_returned_payments_count_as_refunds_on_the_day_they_happen(
         (DAY_TWO, 0, 0, 0, total["ord_cancelled"], -total["ord_cancelled"]),
         (DAY_THREE, 0, 0, 0, total["ord_refunded"], -total["ord_refunded"]),
     ]
-    [month] = _report(url, reports.sales, DAY_ONE, DAY_THREE, "month")
+    [month] = report(url, reports.sales, DAY_ONE, DAY_THREE, "month")
     assert (month["gross"], month["net"]) == (paid, total["ord_kept"])
 
 
@@ -285,10 +274,10 @@ def test_top_products_subtract_refunded_and_cancelled_lines(
     url, _ = returns
     # Over the three days only the kept order's line is left; prod_b was all given back.
     for by in ("revenue", "quantity"):
-        top = _report(url, reports.top_products, DAY_ONE, DAY_THREE, by, 10)
+        top = report(url, reports.top_products, DAY_ONE, DAY_THREE, by, 10)
         assert [(r["product_id"], r["quantity"], r["revenue"]) for r in top] == [("prod_a", 1, 250)]
     # On day one alone everything paid was sold; the returns fall on later days.
-    top = _report(url, reports.top_products, DAY_ONE, DAY_ONE, "quantity", 10)
+    top = report(url, reports.top_products, DAY_ONE, DAY_ONE, "quantity", 10)
     assert [(r["product_id"], r["quantity"], r["revenue"]) for r in top] == [
         ("prod_a", 3, 750),
         ("prod_b", 4, 4000),
@@ -299,8 +288,8 @@ def test_a_rebuilt_sales_projection_reports_the_same_figures(
     returns: tuple[str, dict[str, int]],
 ) -> None:
     url, _ = returns
-    live = _report(url, reports.sales, DAY_ONE, DAY_THREE, "day")
-    live_top = _report(url, reports.top_products, DAY_ONE, DAY_THREE, "revenue", 10)
+    live = report(url, reports.sales, DAY_ONE, DAY_THREE, "day")
+    live_top = report(url, reports.top_products, DAY_ONE, DAY_THREE, "revenue", 10)
     rebuild(url, SalesProjection())
-    assert _report(url, reports.sales, DAY_ONE, DAY_THREE, "day") == live
-    assert _report(url, reports.top_products, DAY_ONE, DAY_THREE, "revenue", 10) == live_top
+    assert report(url, reports.sales, DAY_ONE, DAY_THREE, "day") == live
+    assert report(url, reports.top_products, DAY_ONE, DAY_THREE, "revenue", 10) == live_top
