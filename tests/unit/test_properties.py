@@ -2,7 +2,8 @@
 
 The machine drives products and orders the way `Ledger` does (an order reserves on every
 product or on none; a transition moves the stock it implies) and checks after every step that
-available stock never goes negative, stock adds up from the events, totals add up, reservations
+available stock never goes negative, stock adds up from the events, totals add up (order
+totals, and sales: net = gross - refunds is the money of the orders that stay paid), reservations
 match the orders that hold them, and every transition the spec does not allow is refused."""
 
 from __future__ import annotations
@@ -24,10 +25,20 @@ from ledger.domain import (
     Product,
     ProductNotOrderableError,
 )
+from projections.changes import Changes
+from projections.events import Event
+from projections.sales import SALES_ORDERS, SalesProjection
 from tests.unit.factories import make_order, make_product
+from tests.unit.test_changes import pending
 from tests.unit.test_orders import SPEC, TRANSITIONS
 
 PRODUCTS = ("prod_a", "prod_b", "prod_c")
+SALES = SalesProjection()
+# An event's own attributes that the store keeps apart from its fields.
+EVENT_HEADER = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
+PAID = frozenset(
+    {OrderStatus.CONFIRMED, OrderStatus.PROCESSING, OrderStatus.SHIPPED, OrderStatus.DELIVERED}
+)
 
 
 class LedgerMachine(RuleBasedStateMachine):
@@ -36,6 +47,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.products: dict[str, Product] = {}
         self.history: dict[str, list[Any]] = {p: [] for p in PRODUCTS}
         self.orders: list[Order] = []
+        self.sales = Changes()  # the sales projection's rows, folded from the orders' events
 
     def _record(self, product: Product) -> None:
         self.history[product.id].extend(product.collect_events())
@@ -87,6 +99,7 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         lines = [OrderLine(p, copies[p].name, q, copies[p].price) for p, q in items.items()]
         self.orders.append(make_order(order_id, lines))
+        self._project(self.orders[-1])
         for product_id, product in copies.items():
             self.products[product_id] = product
             self._record(product)
@@ -107,6 +120,7 @@ class LedgerMachine(RuleBasedStateMachine):
             raise AssertionError(f"{transition} from {source} was allowed")
         TRANSITIONS[transition](order)
         assert order.status is SPEC[(source, transition)]
+        self._project(order)
         move = _stock_move(
             transition,
             source in {OrderStatus.PENDING, OrderStatus.CONFIRMED, OrderStatus.PROCESSING},
@@ -115,6 +129,28 @@ class LedgerMachine(RuleBasedStateMachine):
             for line in order.lines:
                 getattr(self.products[line.product_id], move)(order.id, line.quantity)
                 self._record(self.products[line.product_id])
+
+    def _project(self, order: Order) -> None:
+        for e in order.collect_events():
+            name = type(e).__name__
+            handler = SALES.handler_for(name)
+            if handler is not None:
+                data = {k: v for k, v in e.__dict__.items() if k not in EVENT_HEADER}
+                handler(
+                    Event(0, e.originator_id, e.originator_version, name, e.timestamp, data),
+                    self.sales,
+                )
+
+    @invariant()
+    def sales_totals_add_up(self) -> None:
+        # Gross is every order ever paid, refunds every paid order whose payment came back,
+        # so net is the money of the orders that stay paid.
+        rows = list(pending(self.sales, SALES_ORDERS)["upserts"].values())
+        gross = sum(r["total"] for r in rows)
+        refunds = sum(r["total"] for r in rows if r["returned_on"] is not None)
+        kept = sum(o.total for o in self.orders if o.status in PAID)
+        assert gross - refunds == kept
+        assert all(r["returned_on"] is None or r["returned_on"] >= r["paid_on"] for r in rows)
 
     @invariant()
     def available_stock_is_never_negative(self) -> None:
