@@ -6,14 +6,26 @@ command that cut before COMMIT must take effect once after its retry."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import psycopg
 import pytest
+from eventsourcing.persistence import Recording
 
 from ledger.application import Ledger
-from ledger.commands import AdjustStock, CreateProduct, OrderItemRequest, PlaceOrder, UpdateProduct
+from ledger.commands import (
+    AdjustStock,
+    CommandResult,
+    CreateProduct,
+    OrderItemRequest,
+    PlaceOrder,
+    UpdateProduct,
+)
 from ledger.domain import Product
+from ledger.eventstore import GroupCommit
 from ledger.settings import Settings
 from tests.faultproxy import FaultProxy
 from tests.support import SHIPPING_ADDRESS
@@ -103,3 +115,50 @@ def test_a_command_that_changes_nothing_decides_on_current_state(
     finally:
         a.close()
         b.close()
+
+
+def test_a_group_commit_whose_reply_is_lost_takes_each_command_once(
+    proxied: Ledger, proxy: FaultProxy, database_url: str
+) -> None:
+    """The leader's first save is held while two commands queue; their shared transaction
+    loses its COMMIT reply, and each command still answers once, with its own events."""
+    products = [_product(proxied) for _ in range(3)]
+    release, calls = threading.Event(), []
+
+    def held_save(*objs: Any, **kwargs: Any) -> list[Recording[str]]:
+        calls.append(len(kwargs.get("commands", ())))
+        if len(calls) == 1:
+            release.wait(10)
+        elif len(calls) == 2:
+            proxy.cut_after_commit = True  # the group's transaction
+        return proxied.save(*objs, **kwargs)
+
+    proxied._commits = GroupCommit(held_save)
+    results: dict[str, CommandResult] = {}
+
+    def adjust(product_id: str) -> None:
+        results[product_id] = proxied.adjust_stock(AdjustStock(product_id, 10, "delivery"))
+
+    threads = [threading.Thread(target=adjust, args=(p,)) for p in products]
+    threads[0].start()
+    _wait(lambda: len(calls) == 1)
+    for thread in threads[1:]:
+        thread.start()
+    _wait(lambda: len(proxied._commits._queue) == 2)
+    release.set()
+    for thread in threads:
+        thread.join(30)
+
+    assert calls[:2] == [1, 2]  # the two queued commands shared one transaction
+    assert proxy.cuts == 1
+    for product_id in products:
+        events = _events(database_url, product_id)
+        assert len(events) == 2, events
+        assert results[product_id].position == events[-1][0]
+
+
+def _wait(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
