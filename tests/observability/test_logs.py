@@ -148,13 +148,16 @@ def test_an_unexpected_database_error_is_logged_with_its_request(
     client = make_client()
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("ALTER TABLE products RENAME COLUMN name TO name_gone")
-    log_lines.clear()
-    response = client.get("/api/v1/products?sort=name", headers={"X-Request-ID": "broken-read"})
+        try:
+            log_lines.clear()
+            response = client.get("/api/v1/products?sort=name", headers={"X-Request-ID": "x"})
+        finally:  # the database is the session's: later tests need the column back
+            conn.execute("ALTER TABLE products RENAME COLUMN name_gone TO name")
     assert response.status_code == 500
     assert "Traceback" not in response.text
     [line] = log_lines.events("unexpected error")
     assert line["level"] == "error"
-    assert line["request_id"] == "broken-read"
+    assert line["request_id"] == "x"
     assert line["error_type"] == "UndefinedColumn"
     assert line["sqlstate"] == "42703"
     assert "exception" in line
