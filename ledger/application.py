@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any, ClassVar, TypeVar
 
+import psycopg
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import BaseAggregate
 from eventsourcing.persistence import (
@@ -50,7 +51,7 @@ from ledger.domain import (
 from ledger.domain.base import LedgerAggregate
 from ledger.domain.errors import ConcurrencyError, ConflictError, DomainError, UnavailableError
 from ledger.domain.users import normalise_email
-from ledger.eventstore import APP_NAME, GroupCommit, library_env
+from ledger.eventstore import APP_NAME, CONNECT_TIMEOUT_SECONDS, GroupCommit, library_env
 from ledger.logs import get_logger
 from ledger.metrics import COMMAND_SECONDS, COMMANDS, EVENTS_APPENDED
 from ledger.settings import Settings
@@ -415,10 +416,15 @@ class Ledger(Application[str]):
     def _committed(self, command_id: str) -> CommandResult | None:
         """The first result of `command_id` if it committed, looked up on a fresh connection;
         if even that fails the outcome is unknown, and the client is told to try again."""
+        # A connection of its own, not the pool's: while the server is down a pooled one is
+        # waited for far longer than a command may take to fail.
+        pool = self.recorder.datastore.pool  # type: ignore[attr-defined]
         try:
-            with self.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
+            with psycopg.connect(
+                pool.conninfo, **{**pool.kwargs, "connect_timeout": CONNECT_TIMEOUT_SECONDS}
+            ) as conn:
                 return lookup(conn, command_id)
-        except (OperationalError, PersistenceError, OSError) as exc:
+        except (psycopg.OperationalError, OperationalError, PersistenceError, OSError) as exc:
             raise UnavailableError("the event store is unavailable, try again") from exc
 
     def _position(self, recordings: Sequence[Recording[str]]) -> int:
