@@ -17,6 +17,7 @@ import orjson
 from fastapi import Depends, Header, Request, Response
 from pydantic import BaseModel
 
+from api.idempotency import record_result
 from api.schemas.common import AcceptedOut, Envelope
 from api.state import ApiState, State
 from api.views import Conn
@@ -77,9 +78,11 @@ class Commands:
         loop = asyncio.get_running_loop()
         # Copying the context keeps the request id on the command's own log line.
         context = contextvars.copy_context()
-        return await loop.run_in_executor(
+        result = await loop.run_in_executor(
             self.state.commands, context.run, command, self.state.ledger
         )
+        record_result(result)
+        return result
 
     async def settle(self, result: CommandResult, projections: Iterable[str]) -> Settled:
         """Waits (bounded) for `projections`, and those serving every aggregate the command
@@ -131,6 +134,14 @@ async def read_back(
             )
     accepted = AcceptedOut(id=aggregate_id, position=settled.result.position)
     return respond(Envelope(message=f"{message} (accepted)", data=accepted), 202, settled.headers)
+
+
+def accepted(result: CommandResult, message: str = "Command accepted") -> Response:
+    """202 with the id and the position to ask for: the answer for a command that committed
+    when what follows it (the wait, the read-back) could not be done."""
+    data = AcceptedOut(id=result.aggregate_id, position=result.position)
+    headers = {POSITION_HEADER: str(result.position)}
+    return respond(Envelope(message=message, data=data), 202, headers)
 
 
 @dataclass(frozen=True)

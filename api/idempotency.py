@@ -1,19 +1,36 @@
 """Idempotency-Key for command POSTs: the same key, caller and body within 24 h replays the
-first response and has no second effect, even when the two requests race.
+first response and has no second effect, even when the two requests race or a process dies.
 
 The key is claimed with one INSERT ... ON CONFLICT before the command runs, so exactly one
-request runs it; a concurrent duplicate waits (bounded) for the winner's stored response.
-Responses of 5xx are not stored: the claim is released so a retry can run the command."""
+request runs it. The claim is a lease (`lease_until`), renewed while the request runs: a
+process killed mid-command stops renewing, and within LEASE_SECONDS a retry on any process
+takes the key over and runs the command again, instead of being told "still processing" for
+24 h. A concurrent duplicate waits (bounded) for the winner's stored response.
+
+Once the command has a result, the key stores a response whatever happens after: a failure in
+the read-your-writes wait or the read-back answers (and stores) 202 with the id and position,
+because a committed command must never be answered as failed. Only a failure before the
+command committed releases the claim, so the retry runs it.
+
+The request is identified by an HMAC with the server's secret over the method, the path and
+the canonical JSON of the body (re-indenting is the same request) with secret fields removed:
+the table holds nothing from which a password or token can be recovered."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import hashlib
+import hmac
 import re
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
+import orjson
+import structlog
 from fastapi import Request, Response
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow
@@ -21,34 +38,101 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from api.errors import ApiError, render
+from ledger.commands import CommandResult
 from ledger.domain.errors import DomainError
 
 HEADER = "Idempotency-Key"
 REPLAY_WAIT_SECONDS = 15.0
+# A claim lapses this long after its last renewal. It is renewed every LEASE_SECONDS / 3
+# while the request runs, so only a dead (or wedged) process lets it lapse.
+LEASE_SECONDS = 30.0
+KEEP_HOURS = 24
 _POLL_SECONDS = 0.05
 _KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 # Headers that are part of the first response and must come back with it.
 _KEPT_HEADERS = ("x-ledger-position", "x-ledger-stale", "location", "content-type")
+# Body fields never hashed: they are secrets, and the key identifies the request without them.
+SECRET_FIELDS = frozenset({"password", "new_password", "current_password", "refresh_token"})
+
+log = structlog.get_logger(__name__)
 
 _CLAIM = """
-INSERT INTO idempotency_keys (scope, key, request_hash) VALUES (%s, %s, %s)
+INSERT INTO idempotency_keys (scope, key, request_hash, lease_until)
+VALUES (%(scope)s, %(key)s, %(hash)s, now() + make_interval(secs => %(lease)s))
 ON CONFLICT (scope, key) DO UPDATE
     SET request_hash = EXCLUDED.request_hash, created_at = now(), completed_at = NULL,
-        status_code = NULL, body = NULL, headers = NULL
+        status_code = NULL, body = NULL, headers = NULL, lease_until = EXCLUDED.lease_until
     WHERE idempotency_keys.created_at < now() - interval '24 hours'
+       OR (idempotency_keys.completed_at IS NULL AND idempotency_keys.lease_until < now()
+           AND idempotency_keys.request_hash = EXCLUDED.request_hash)
 RETURNING scope
 """
 _SELECT = """
 SELECT request_hash, status_code, body, headers FROM idempotency_keys
 WHERE scope = %s AND key = %s AND created_at >= now() - interval '24 hours'
 """
+_RENEW = """
+UPDATE idempotency_keys SET lease_until = now() + make_interval(secs => %s)
+WHERE scope = %s AND key = %s AND completed_at IS NULL
+"""
 _COMPLETE = """
 UPDATE idempotency_keys SET completed_at = now(), status_code = %s, body = %s, headers = %s
 WHERE scope = %s AND key = %s
 """
 _RELEASE = "DELETE FROM idempotency_keys WHERE scope = %s AND key = %s AND completed_at IS NULL"
+_PURGE = """
+DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => %s)
+AND (completed_at IS NOT NULL OR lease_until IS NULL OR lease_until < now())
+"""
 
 Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
+
+
+@dataclass
+class Attempt:
+    """One request's run of a command: the result once the write side returned it."""
+
+    result: CommandResult | None = None
+
+
+_ATTEMPT: contextvars.ContextVar[Attempt | None] = contextvars.ContextVar(
+    "idempotency_attempt", default=None
+)
+
+
+def record_result(result: CommandResult) -> None:
+    """Called by the command runner as soon as the write side returned: from here on the
+    request's answer is a success (at worst 202), whatever fails later."""
+    attempt = _ATTEMPT.get()
+    if attempt is not None:
+        attempt.result = result
+
+
+def canonical_body(body: bytes) -> bytes:
+    """The body as canonical JSON (sorted keys, no whitespace) without secret fields; a body
+    that is not JSON is taken as it is (the route rejects it before the command runs)."""
+    try:
+        data = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        return body
+    return orjson.dumps(_without_secrets(data), option=orjson.OPT_SORT_KEYS)
+
+
+def _without_secrets(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_secrets(v) for k, v in value.items() if k not in SECRET_FIELDS}
+    if isinstance(value, list):
+        return [_without_secrets(v) for v in value]
+    return value
+
+
+def request_hash(secret: str, method: str, path: str, body: bytes) -> str:
+    """A keyed hash of the request: without the server's secret it can't be checked against
+    guesses, and secret fields are not in it at all."""
+    mac = hmac.new(secret.encode(), digestmod=hashlib.sha256)
+    for part in (method.encode(), path.encode(), canonical_body(body)):
+        mac.update(len(part).to_bytes(8, "big") + part)
+    return mac.hexdigest()
 
 
 async def idempotent(
@@ -58,60 +142,115 @@ async def idempotent(
     currency: str,
     execute: Callable[[], Awaitable[Response]],
 ) -> Response:
-    """Runs `execute` once per (scope, Idempotency-Key); without the header, just runs it."""
+    """Runs `execute` once per (scope, Idempotency-Key); without the header, just runs it.
+    Either way a command that committed is answered as accepted, never as failed."""
     key = request.headers.get(HEADER)
     if key is None:
-        return await execute()
+        return await _attempt(execute, currency)
     if not _KEY.match(key):
         raise ApiError("VALIDATION_ERROR", f"{HEADER} must be 1 to 200 visible ASCII characters")
-    digest = hashlib.sha256()
-    for part in (request.method.encode(), request.url.path.encode(), await request.body()):
-        digest.update(len(part).to_bytes(8, "big") + part)
-    request_hash = digest.hexdigest()
+    secret = request.app.state.api.settings.secret_key
+    digest = request_hash(secret, request.method, request.url.path, await request.body())
 
+    deadline = time.monotonic() + REPLAY_WAIT_SECONDS
+    while not await _claim(pool, scope, key, digest):
+        stored = await _stored(pool, scope, key, digest)
+        if stored is not None:
+            return stored
+        if time.monotonic() >= deadline:
+            raise ApiError("CONFLICT", "a request with this key is still being processed")
+        await asyncio.sleep(_POLL_SECONDS)
+
+    renewing = asyncio.create_task(_renew(pool, scope, key), name="idempotency-lease")
+    try:
+        response = await _attempt(execute, currency, on_uncommitted=_release(pool, scope, key))
+    finally:
+        renewing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewing
+    if response.status_code >= 500:
+        # Only a failure before the commit gets here (see _attempt): let a retry run it.
+        await _release(pool, scope, key)()
+        return response
+    headers = {k: v for k, v in response.headers.items() if k.lower() in _KEPT_HEADERS}
     async with pool.connection() as conn:
-        claimed = await (await conn.execute(_CLAIM, (scope, key, request_hash))).fetchone()
-    if claimed is None:
-        return await _replay(pool, scope, key, request_hash)
+        await conn.execute(
+            _COMPLETE, (response.status_code, bytes(response.body), Jsonb(headers), scope, key)
+        )
+    return response
+
+
+async def _attempt(
+    execute: Callable[[], Awaitable[Response]],
+    currency: str,
+    on_uncommitted: Callable[[], Awaitable[None]] | None = None,
+) -> Response:
+    """`execute`'s response; once the command returned a result, a failure after it (or a 5xx
+    it rendered) becomes 202 accepted, the answer the client can act on."""
+    # Imported here: api.commands imports this module (for record_result).
+    from api.commands import accepted
+
+    attempt = Attempt()
+    token = _ATTEMPT.set(attempt)
     try:
         try:
             response = await execute()
         except (DomainError, ApiError) as exc:
             response = render(exc, currency)
-    except BaseException:
-        async with pool.connection() as conn:
-            await conn.execute(_RELEASE, (scope, key))
-        raise
-    async with pool.connection() as conn:
-        if response.status_code >= 500:
-            await conn.execute(_RELEASE, (scope, key))
-        else:
-            headers = {k: v for k, v in response.headers.items() if k.lower() in _KEPT_HEADERS}
-            await conn.execute(
-                _COMPLETE, (response.status_code, bytes(response.body), Jsonb(headers), scope, key)
-            )
+    except Exception:
+        if attempt.result is None:
+            if on_uncommitted is not None:
+                await on_uncommitted()
+            raise
+        log.exception("command committed; its read-back failed", id=attempt.result.aggregate_id)
+        return accepted(attempt.result)
+    finally:
+        _ATTEMPT.reset(token)
+    if response.status_code >= 500 and attempt.result is not None:
+        return accepted(attempt.result)
     return response
 
 
-async def _replay(pool: Pool, scope: str, key: str, request_hash: str) -> Response:
-    deadline = time.monotonic() + REPLAY_WAIT_SECONDS
+async def _claim(pool: Pool, scope: str, key: str, digest: str) -> bool:
+    params = {"scope": scope, "key": key, "hash": digest, "lease": LEASE_SECONDS}
+    async with pool.connection() as conn:
+        return await (await conn.execute(_CLAIM, params)).fetchone() is not None
+
+
+async def _renew(pool: Pool, scope: str, key: str) -> None:
     while True:
-        async with pool.connection() as conn:
-            row = await (await conn.execute(_SELECT, (scope, key))).fetchone()
-        if row is None:
-            # The first request failed and released its claim (or it just expired): retry is
-            # the client's call, and a fresh request with this key will run the command.
-            raise ApiError("CONFLICT", "the first request with this key failed; send it again")
-        if row["request_hash"] != request_hash:
-            raise ApiError(
-                "IDEMPOTENCY_KEY_REUSED",
-                f"this {HEADER} was already used with a different request",
-            )
-        if row["status_code"] is not None:
-            return _stored_response(row)
-        if time.monotonic() >= deadline:
-            raise ApiError("CONFLICT", "a request with this key is still being processed")
-        await asyncio.sleep(_POLL_SECONDS)
+        await asyncio.sleep(LEASE_SECONDS / 3)
+        try:
+            async with pool.connection() as conn:
+                await conn.execute(_RENEW, (LEASE_SECONDS, scope, key))
+        except Exception:  # a missed renewal only shortens the lease
+            log.warning("idempotency lease renewal failed", scope=scope)
+
+
+def _release(pool: Pool, scope: str, key: str) -> Callable[[], Awaitable[None]]:
+    async def release() -> None:
+        try:
+            async with pool.connection() as conn:
+                await conn.execute(_RELEASE, (scope, key))
+        except Exception:  # the lease lapses on its own; keep the first error
+            log.warning("idempotency claim release failed; its lease will lapse", scope=scope)
+
+    return release
+
+
+async def _stored(pool: Pool, scope: str, key: str, digest: str) -> Response | None:
+    """The stored response of the key, or None while its command runs (or was released)."""
+    async with pool.connection() as conn:
+        row = await (await conn.execute(_SELECT, (scope, key))).fetchone()
+    if row is None:
+        return None
+    if not hmac.compare_digest(row["request_hash"], digest):
+        raise ApiError(
+            "IDEMPOTENCY_KEY_REUSED", f"this {HEADER} was already used with a different request"
+        )
+    if row["status_code"] is None:
+        return None
+    return _stored_response(row)
 
 
 def _stored_response(row: dict[str, Any]) -> Response:
@@ -124,3 +263,9 @@ def _stored_response(row: dict[str, Any]) -> Response:
         headers=headers,
         media_type=media_type,
     )
+
+
+async def purge_expired_keys(conn: AsyncConnection[DictRow]) -> int:
+    """Deletes keys older than KEEP_HOURS that no request holds; returns how many."""
+    cursor = await conn.execute(_PURGE, (KEEP_HOURS,))
+    return cursor.rowcount

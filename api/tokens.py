@@ -71,3 +71,10 @@ async def rotate_tokens(conn: Conn, settings: Settings, refresh_token: str) -> T
 
 def _invalid() -> ApiError:
     return ApiError("UNAUTHORIZED", "the refresh token is invalid or expired")
+
+
+async def purge_expired_tokens(conn: Conn) -> int:
+    """Deletes refresh tokens past their expiry (they can never be used again); returns how
+    many. Their families stay revocable through the live tokens."""
+    cursor = await conn.execute("DELETE FROM refresh_tokens WHERE expires_at < now()")
+    return cursor.rowcount
