@@ -84,20 +84,21 @@ def test_rebuild_during_writes_swaps_in_the_live_state_without_an_empty_table(
     ]
     # The live projectors run in this process meanwhile, as a deployed worker would.
     workers = run_workers(url, resolve(None), workers_stop, poll_seconds=0.1)
-    for thread in threads:
-        thread.start()
     try:
-        wait_until(lambda: head(url) > 150, what="writes under way")
-        started_at = head(url)
-        results = [rebuild(url, projection, batch_size=10) for projection in resolve(None)]
-        assert head(url) > started_at, "the writers did not write during the rebuild"
-    finally:
-        stop.set()
         for thread in threads:
-            thread.join()
-    try:
+            thread.start()
+        try:
+            wait_until(lambda: head(url) > 150, what="writes under way")
+            started_at = head(url)
+            results = [rebuild(url, projection, batch_size=10) for projection in resolve(None)]
+            assert head(url) > started_at, "the writers did not write during the rebuild"
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
         wait_until(caught_up(url), timeout=60, what="the live projectors")
     finally:
+        # Non-daemon workers left running would keep pytest from exiting after a failure.
         workers_stop.set()
         for worker in workers:
             worker.join()
