@@ -32,6 +32,18 @@ from tests.support import (
 )
 
 _PRESERVED_TABLES = {"alembic_version"}
+# CI sets this: a test skipped for a missing tool means CI did not install it.
+_SKIPS_FAIL = os.environ.get("LEDGER_TEST_SKIPS_FAIL") == "1"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item) -> Iterator[None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if _SKIPS_FAIL and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped, and LEDGER_TEST_SKIPS_FAIL=1 forbids skips: {reason}"
 
 
 @pytest.fixture(scope="session")

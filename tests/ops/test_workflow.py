@@ -57,6 +57,12 @@ def test_reads_ci_run() -> None:
     assert "uv run mypy" in _ci_run_commands()
 
 
+def test_ci_fails_on_any_skip() -> None:
+    # Both install every tool a test needs, so a skip means a tool is missing: a failure.
+    assert "export LEDGER_TEST_SKIPS_FAIL=1" in (REPO / ".ci" / "run").read_text()
+    assert _workflow()["jobs"]["tests"]["env"]["LEDGER_TEST_SKIPS_FAIL"] == "1"
+
+
 @pytest.mark.parametrize("command", _ci_run_commands())
 def test_runs_every_check_of_ci_run(command: str) -> None:
     everything = [line for job in _workflow()["jobs"].values() for line in _run_lines(job)]
