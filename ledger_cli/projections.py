@@ -22,7 +22,7 @@ from ledger.tracing import configure_tracing
 from ledger_cli import context
 from projections import dead_letters
 from projections.rebuild import Progress as RebuildProgress
-from projections.rebuild import abandon, rebuild
+from projections.rebuild import RebuildError, exclusive, rebuild
 from projections.registry import resolve
 from projections.status import read_status
 from projections.worker import LIVE_BATCH, POLL_SECONDS, run_workers
@@ -94,26 +94,33 @@ def rebuild_command(
     names: Annotated[list[str] | None, typer.Argument(help="Projections to rebuild.")] = None,
     all_: bool = typer.Option(False, "--all", help="Rebuild every projection."),
 ) -> None:
-    """Rebuild from the event store into shadow tables, swapped in atomically when caught up."""
+    """Rebuild from the event store into shadow tables, swapped in atomically when caught up.
+
+    One rebuild per projection at a time, on any host: while one runs, another is refused
+    (exit 1), and `--all` refuses unless none of them is running."""
     if not names and not all_:
         raise typer.BadParameter("name at least one projection, or --all")
     projections = resolve(None if all_ else names)
     url = context.url()
-    for projection in projections:
-        report = _Reporter()
-        try:
-            result = rebuild(url, projection, progress=report.update)
-        except BaseException:
-            with psycopg.connect(url) as conn:
-                abandon(conn, projection)
-            raise
-        finally:
-            report.close()
-        typer.echo(
-            f"{result.projection}: rebuilt from {result.events} events in {result.seconds:.1f} s "
-            f"({result.events_per_second:,.0f} events/s), position {result.position}"
-            + (f", {result.parked} parked as dead letters" if result.parked else "")
-        )
+    try:
+        # Every lock first: a refused `--all` rebuilds nothing. A failed rebuild cleans up
+        # after itself while it still holds its lock.
+        with exclusive(url, [p.name for p in projections]) as lock:
+            for projection in projections:
+                report = _Reporter()
+                try:
+                    result = rebuild(url, projection, progress=report.update, lock=lock)
+                finally:
+                    report.close()
+                typer.echo(
+                    f"{result.projection}: rebuilt from {result.events} events in "
+                    f"{result.seconds:.1f} s ({result.events_per_second:,.0f} events/s), "
+                    f"position {result.position}"
+                    + (f", {result.parked} parked as dead letters" if result.parked else "")
+                )
+    except RebuildError as exc:
+        typer.echo(f"ledger: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 class _Reporter:
