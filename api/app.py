@@ -13,6 +13,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
+from psycopg import Error as DatabaseError
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
@@ -25,7 +26,7 @@ from api.ratelimit import RateLimiter
 from api.routes import auth, ops, orders, products, reports
 from api.state import ApiState
 from api.tracing import instrument_app
-from api.views import ReadPool
+from api.views import Conn, ReadPool
 from ledger import database, slow_queries
 from ledger.application import Ledger
 from ledger.eventstore import RECONNECT_TIMEOUT_SECONDS, session_options
@@ -96,8 +97,20 @@ def _summaries_from_docstrings(router: APIRouter) -> None:
 async def _open(settings: Settings) -> ApiState:
     url = await asyncio.to_thread(database.database_url, settings)
     size = settings.ledger_db_pool_size
+
+    async def check(conn: Conn) -> None:
+        """A pooled connection is tried before it is handed out; when one is dead (the server
+        restarted, or backends were terminated), so are its idle neighbours likely: all are
+        checked at once, rather than each costing a request a failed try and a back-off."""
+        try:
+            await AsyncConnectionPool.check_connection(conn)
+        except DatabaseError:
+            await pool.check()
+            raise
+
     pool: ReadPool = AsyncConnectionPool(
         url,
+        check=check,
         min_size=1,
         max_size=size,
         kwargs={
