@@ -1,11 +1,14 @@
 """The read cache: public catalog responses (the product list and detail), never anything
 user-specific, answered before FastAPI routes the request.
 
-Keys carry the position of the projection the response was read from, taken before the read,
-so an entry is never older than that position, and a projection that moves on makes new keys:
-nothing is ever invalidated, old entries just age out. Two levels: a bounded in-process LRU
-(a hit costs no network round trip and no routing, validation or serialisation) and Redis,
-shared by the workers, when configured. Any Redis error bypasses Redis.
+Keys carry the projection's position and generation as `projection_positions` holds them, read
+(one query on the read pool) before the body: an entry is never older than any position a
+process has acknowledged, and a rebuild, which bumps the generation, makes every key new even
+at an unchanged position. A projection that moves on makes new keys: nothing is ever
+invalidated, old entries just age out. Two levels: a bounded in-process LRU (a hit costs no
+routing, validation or serialisation) and Redis, shared by the workers, when configured. Any
+Redis error bypasses Redis; a failed position read bypasses the cache, unless no connection
+came within the pool's timeout: that is the route's 503 at once.
 
 Only a 200 that the app itself produced for exactly the same path and query is stored, so a
 hit answers what the route would have answered at that position."""
@@ -18,10 +21,14 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import psycopg
+from psycopg_pool import PoolTimeout
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.errors import render
+from api.views import ReadPool
 from ledger.logs import get_logger
 
 if TYPE_CHECKING:
@@ -31,6 +38,7 @@ TTL_SECONDS = 60
 LOCAL_MAX_BYTES = 32 * 1024 * 1024
 LOCAL_MAX_ENTRIES = 4096
 CONSISTENCY_HEADER = b"x-ledger-consistency"
+_VERSION = "SELECT position, generation FROM projection_positions WHERE name = %s"
 log = get_logger("ledger.api.cache")
 
 
@@ -50,9 +58,11 @@ class ResponseCache:
         self._max_entries = max_entries
 
     @staticmethod
-    def key(kind: str, position: int, query: bytes) -> str:
+    def key(kind: str, position: int, query: bytes, generation: int = 0) -> str:
+        """The key of `query`'s response read at `position` of the projection's `generation`
+        (its count of rebuilds, 0 until the first)."""
         digest = hashlib.sha256(query).hexdigest()[:32]
-        return f"ledger:cache:{kind}:{position}:{digest}"
+        return f"ledger:cache:{kind}:{generation}:{position}:{digest}"
 
     async def get(self, key: str) -> bytes | None:
         body = self._local.get(key)
@@ -121,13 +131,24 @@ class CachedReads:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = self._cacheable(scope)
         state: ApiState | None = getattr(scope["app"].state, "api", None) if route else None
-        if route is None or state is None or not state.positions.connected:
+        if route is None or state is None:
             await self.app(scope, receive, send)
             return
-        position = state.positions.position(route.projection)
-        key = state.cache.key(
-            route.kind, position, scope["path"].encode() + b"?" + scope["query_string"]
-        )
+        try:
+            version = await _version(state.pool, route.projection)
+        except PoolTimeout as exc:
+            # The pool waited its whole timeout: the route would wait as long again, for the
+            # same 503.
+            scope["route"] = self._templates[route.kind]
+            await render(exc, state.settings.ledger_currency)(scope, receive, send)
+            return
+        except psycopg.Error as exc:
+            log.debug("cache bypassed: projection position unreadable", error=str(exc))
+            await self.app(scope, receive, send)
+            return
+        position, generation = version
+        query = scope["path"].encode() + b"?" + scope["query_string"]
+        key = state.cache.key(route.kind, position, query, generation)
         cached = await state.cache.get(key)
         if cached is not None:
             scope["route"] = self._templates[route.kind]
@@ -145,6 +166,14 @@ class CachedReads:
             if route.path.fullmatch(path):
                 return route
         return None
+
+
+async def _version(pool: ReadPool, projection: str) -> tuple[int, int]:
+    """The projection's (position, generation) as committed."""
+    async with pool.connection() as conn:
+        cursor = await conn.execute(_VERSION, (projection,))
+        row = await cursor.fetchone()
+    return (int(row["position"]), int(row["generation"])) if row else (0, 0)
 
 
 def _storing(send: Send, cache: ResponseCache, key: str) -> Send:
