@@ -73,18 +73,25 @@ async def login(body: LoginIn, request: Request, state: State) -> Response:
     settings = state.settings
     email = normalise_email(body.email)
     await state.limiter.hit("auth-address", client_address(request), settings.auth_address_rate)
-    await state.limiter.check("login-email", email, settings.login_rate)
-    async with state.pool.connection() as conn:
-        user = await user_by_email(conn, email)
-    password_hash = user["password_hash"] if user else None
-    valid = await asyncio.get_running_loop().run_in_executor(
-        state.hashing, verify_password, password_hash, body.password
-    )
-    if not valid or user is None:
-        await state.limiter.add("login-email", email, settings.login_rate)
-        raise ApiError("UNAUTHORIZED", "invalid email or password")
-    async with state.pool.connection() as conn:
-        tokens = await issue_tokens(conn, settings, user["id"], user["role"])
+    # A failed-login slot is taken before the password is checked, so concurrent attempts
+    # cannot all pass; only a wrong password keeps it.
+    reservation = await state.limiter.reserve("login-email", email, settings.login_rate)
+    wrong_password = False
+    try:
+        async with state.pool.connection() as conn:
+            user = await user_by_email(conn, email)
+        password_hash = user["password_hash"] if user else None
+        valid = await asyncio.get_running_loop().run_in_executor(
+            state.hashing, verify_password, password_hash, body.password
+        )
+        if not valid or user is None:
+            wrong_password = True
+            raise ApiError("UNAUTHORIZED", "invalid email or password")
+        async with state.pool.connection() as conn:
+            tokens = await issue_tokens(conn, settings, user["id"], user["role"])
+    finally:
+        if not wrong_password:
+            await state.limiter.release(reservation)
     return respond(Envelope(message="Signed in", data=tokens))
 
 
