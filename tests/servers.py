@@ -1,16 +1,20 @@
 """Servers the fault, fuzz and security tests start and break on purpose: a dedicated embedded
 PostgreSQL (stopped and started with pg_ctl), a dedicated redis-server (killed and restarted
-on the same port), and the ledger itself (`ledger serve` and `ledger projector run` as real
-subprocesses), plus the product those tests create over HTTP."""
+on the same port), and the ledger itself as production runs it (two `ledger serve` processes
+and `ledger projector run`, real subprocesses on one database and one Redis, with clients
+that send consecutive requests to different processes), plus the product those tests create
+over HTTP."""
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import shutil
 import signal
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,36 +97,74 @@ class RedisServer:
         self.kill()
 
 
+class RoundRobin(httpx.BaseTransport):
+    """Sends each request to the next API process in turn, as a load balancer would, so a
+    test's consecutive requests (a write, then its read) land on different processes."""
+
+    def __init__(self, ports: Sequence[int], limits: httpx.Limits | None = None) -> None:
+        self._ports = itertools.cycle(ports)
+        self._lock = threading.Lock()
+        self._transport = httpx.HTTPTransport(limits=limits or httpx.Limits())
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            port = next(self._ports)
+        request.url = request.url.copy_with(port=port)
+        request.headers["Host"] = f"{request.url.host}:{port}"
+        return self._transport.handle_request(request)
+
+    def close(self) -> None:
+        self._transport.close()
+
+
+API_PROCESSES = 2
+
+
 @dataclass
 class LedgerStack:
-    """`ledger serve` and `ledger projector run` against one database."""
+    """`ledger serve` (API_PROCESSES of them) and `ledger projector run` on one database."""
 
     database_url: str
     redis_url: str | None
     workdir: Path
     env: dict[str, str]
-    port: int = field(default_factory=free_port)
-    api: subprocess.Popen[bytes] | None = None
+    ports: list[int] = field(default_factory=lambda: [free_port() for _ in range(API_PROCESSES)])
+    apis: list[subprocess.Popen[bytes]] = field(default_factory=list)
     projector: subprocess.Popen[bytes] | None = None
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        """The first API process: for a test that needs one process and no other."""
+        return f"http://127.0.0.1:{self.ports[0]}"
 
     @property
     def api_url(self) -> str:
         return f"{self.base_url}/api/v1"
 
+    def client(self, timeout: float = 30, **options: Any) -> httpx.Client:
+        """A client of the API whose consecutive requests go to different processes."""
+        limits = options.pop("limits", None)
+        options.setdefault("base_url", self.api_url)
+        return httpx.Client(timeout=timeout, transport=RoundRobin(self.ports, limits), **options)
+
+    @property
+    def api_urls(self) -> list[str]:
+        """Each API process's own address, for a test that picks the process."""
+        return [f"http://127.0.0.1:{port}/api/v1" for port in self.ports]
+
     def start_api(self) -> None:
-        log = self.workdir / "api.log"
-        self.api = spawn_cli(
-            ["serve", "--host", "127.0.0.1", "--port", str(self.port)], self.env, log,
-            cwd=self.workdir,
-        )  # fmt: skip
-        wait_until(
-            answers(self.base_url, "/health", self.api, log), START_TIMEOUT,
-            "the API to answer /health",
-        )  # fmt: skip
+        for number, port in enumerate(self.ports):
+            log = self.workdir / f"api-{number}.log"
+            api = spawn_cli(
+                ["serve", "--host", "127.0.0.1", "--port", str(port)], self.env, log,
+                cwd=self.workdir,
+            )  # fmt: skip
+            self.apis.append(api)
+            base_url = f"http://127.0.0.1:{port}"
+            wait_until(
+                answers(base_url, "/health", api, log), START_TIMEOUT,
+                f"API process {number} to answer /health",
+            )  # fmt: skip
 
     def start_projector(self) -> None:
         self.projector = start_projector(self.database_url, self.workdir, poll_seconds=0.2)
@@ -132,11 +174,11 @@ class LedgerStack:
         stop(self.projector, signal.SIGKILL)
 
     def logs(self) -> str:
-        """Everything the API and the projectors have written."""
+        """Everything the API processes and the projectors have written."""
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.workdir.glob("*.log")))
 
     def close(self) -> None:
-        for process in (self.api, self.projector):
+        for process in (*self.apis, self.projector):
             if process is not None:
                 stop(process)
 
@@ -160,7 +202,9 @@ def ledger_stack(
     try:
         stack.start_projector()
         stack.start_api()
-        wait_until(lambda: ready(stack.base_url), START_TIMEOUT, "/health/ready to answer 200")
+        for port in stack.ports:
+            url = f"http://127.0.0.1:{port}"
+            wait_until(lambda url=url: ready(url), START_TIMEOUT, f"{url}/health/ready: 200")
         yield stack
     finally:
         stack.close()

@@ -240,13 +240,15 @@ class RunningApi(Protocol):
     @property
     def api_url(self) -> str: ...
 
+    def client(self, timeout: float = 30, **options: Any) -> httpx.Client: ...
+
 
 def sign_in_admin(stack: RunningApi) -> str:
     """A new admin's access token: made as the CLI makes one, once the users projection
     has it, signed in over HTTP."""
     email, position = create_admin(stack.database_url)
     wait_for_projection(stack.database_url, "users", position)
-    with httpx.Client(base_url=stack.api_url, timeout=30) as client:
+    with stack.client() as client:
         return str(login(client, email)["access_token"])
 
 

@@ -37,7 +37,7 @@ def stack(start_stack: StartStack, redis_server_url: str) -> Iterator[LedgerStac
 
 @pytest.fixture
 def client(stack: LedgerStack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.api_url, timeout=30) as http:
+    with stack.client(timeout=30) as http:
         yield http
 
 

@@ -28,7 +28,7 @@ ADMIN = [
 @pytest.fixture(scope="module")
 def world(stack: LedgerStack, admin_token: str) -> dict[str, str]:
     """A product, an owner with an order, and another customer."""
-    with httpx.Client(base_url=f"{stack.base_url}/api/v1", timeout=30) as client:
+    with stack.client() as client:
         product = create_product(client, admin_token, stock=100)
         _, owner = register_and_login(client, "owner")
         _, other = register_and_login(client, "other")

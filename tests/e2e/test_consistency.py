@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from tests.e2e.conftest import create_product
+from tests.servers import LedgerStack
 from tests.support import ADDRESS, auth, register_and_login
 
 
@@ -32,7 +33,7 @@ def test_respond_async_then_consistency_token_reads_the_write(
 
 
 def test_two_identical_concurrent_posts_make_one_order(
-    stack: object, admin_token: str, client: httpx.Client
+    stack: LedgerStack, admin_token: str, client: httpx.Client
 ) -> None:
     product = create_product(client, admin_token, stock=20)
     _, token = register_and_login(client)
@@ -43,14 +44,14 @@ def test_two_identical_concurrent_posts_make_one_order(
         "payment_method": "stripe",
     }
     headers = {**auth(token), "Idempotency-Key": key}
-    base_url = str(client.base_url)
 
-    def post() -> httpx.Response:
-        with httpx.Client(base_url=base_url, timeout=30) as own:
+    def post(api_url: str) -> httpx.Response:
+        with httpx.Client(base_url=api_url, timeout=30) as own:
             return own.post("/orders", json=body, headers=headers)
 
+    # One POST to each API process, at once.
     with ThreadPoolExecutor(2) as pool:
-        first, second = pool.map(lambda _: post(), range(2))
+        first, second = pool.map(post, stack.api_urls)
     assert first.status_code == second.status_code == 201
     assert first.json() == second.json()
     replayed = [r for r in (first, second) if r.headers.get("Idempotent-Replayed") == "true"]

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import httpx
 import pytest
 
 from tests.e2e.conftest import STACK_SETTINGS, create_product
@@ -22,7 +21,7 @@ def own_stack(start_stack: StartStack, redis_server_url: str) -> Iterator[Ledger
 
 
 def test_reports_add_up(own_stack: LedgerStack) -> None:
-    with httpx.Client(base_url=f"{own_stack.base_url}/api/v1", timeout=30) as client:
+    with own_stack.client() as client:
         admin_token = sign_in_admin(own_stack)
         admin = auth(admin_token)
         prices = {"a": "10.00", "b": "2.50", "c": "7.25"}

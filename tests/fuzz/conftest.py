@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import httpx
 import pytest
 
 from tests.projector_process import caught_up
@@ -28,7 +27,7 @@ def world(start_stack: StartStack) -> Iterator[FuzzWorld]:
     # No waiting for projections: generated consistency positions would each cost the wait.
     with start_stack("fuzz", LEDGER_CONSISTENCY_TIMEOUT="0", LOG_LEVEL="INFO") as stack:
         admin = sign_in_admin(stack)
-        with httpx.Client(base_url=stack.api_url, timeout=30) as client:
+        with stack.client(timeout=30) as client:
             product = create_product(client, admin, stock=1_000_000)
             email = unique_email("fuzz")
             register(client, email)

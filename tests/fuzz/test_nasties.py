@@ -125,7 +125,7 @@ def _check(response: httpx.Response, tally: Counter[str], what: str, store: Stor
 def test_no_nasty_gives_a_5xx_and_no_refusal_stores_anything(world: FuzzWorld) -> None:
     tally: Counter[str] = Counter()
     store = Store(world.stack.database_url)
-    with httpx.Client(base_url=world.stack.base_url, timeout=60) as client:
+    with world.stack.client(timeout=60, base_url=world.stack.base_url) as client:
         operations = _operations(client)
         for method, path, spec in operations:
             url = _fill(path, world)

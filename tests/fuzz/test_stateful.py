@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import httpx
 import hypothesis.strategies as st
 import pytest
 from hypothesis import HealthCheck, settings
@@ -56,7 +55,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.client = httpx.Client(base_url=self.world.stack.api_url, timeout=30)
+        self.client = self.world.stack.client()
         self.stock: dict[str, Stock] = {}
         self.placed: dict[str, Order] = {}
 

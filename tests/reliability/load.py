@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from tests.servers import LedgerStack
 from tests.support import auth, order_body
 
 # Long enough that a hang shows as a slow answer, not as a client timeout.
@@ -28,7 +29,7 @@ class Answer:
 class OrderLoad:
     """Places one order at a time until stopped; `acknowledged` maps order id to position."""
 
-    api_url: str
+    stack: LedgerStack
     token: str
     product_id: str
     pause: float = 0.02
@@ -53,7 +54,7 @@ class OrderLoad:
         # the projections, so the load keeps its pace while projectors are being killed.
         headers = {**auth(self.token), "Prefer": "respond-async"}
         body = order_body(self.product_id)
-        with httpx.Client(base_url=self.api_url, timeout=CLIENT_TIMEOUT) as client:
+        with self.stack.client(timeout=CLIENT_TIMEOUT) as client:
             while not self._stop.is_set():
                 started = time.monotonic()
                 try:

@@ -40,7 +40,7 @@ def stack(start_stack: StartStack) -> Iterator[LedgerStack]:
 
 def test_a_hot_product_sells_exactly_its_stock(stack: LedgerStack) -> None:
     admin = sign_in_admin(stack)
-    with httpx.Client(base_url=stack.api_url, timeout=60) as client:
+    with stack.client(timeout=60) as client:
         product = create_product(client, admin, stock=STOCK)
     # Each buyer its own customer, signed as the API signs (300 argon2 sign-ins would only
     # measure the password hash).
@@ -48,7 +48,7 @@ def test_a_hot_product_sells_exactly_its_stock(stack: LedgerStack) -> None:
     tokens = [create_access_token(settings, f"usr_buyer{n}", "customer")[0] for n in range(BUYERS)]
     limits = httpx.Limits(max_connections=THREADS)
 
-    with httpx.Client(base_url=stack.api_url, timeout=60, limits=limits) as client:
+    with stack.client(timeout=60, limits=limits) as client:
 
         def buy(token: str) -> tuple[int, str | None]:
             headers = {**auth(token), "Prefer": "respond-async"}
@@ -73,7 +73,7 @@ def test_a_hot_product_sells_exactly_its_stock(stack: LedgerStack) -> None:
     assert reserved == (STOCK,)
     assert placed == (STOCK,)
     wait_until(caught_up(stack.database_url, ["products"]), 30, "the catalog to catch up")
-    with httpx.Client(base_url=stack.api_url, timeout=30) as client:
+    with stack.client(timeout=30) as client:
         after = client.get(f"/products/{product}").json()
     data = after["data"]
     assert (data["on_hand"], data["reserved"], data["available"]) == (STOCK, STOCK, 0)
@@ -81,7 +81,7 @@ def test_a_hot_product_sells_exactly_its_stock(stack: LedgerStack) -> None:
 
 def test_concurrent_registrations_of_one_email_make_one_account(stack: LedgerStack) -> None:
     email = unique_email("race")
-    with httpx.Client(base_url=stack.api_url, timeout=60) as client:
+    with stack.client(timeout=60) as client:
 
         def sign_up(n: int) -> int:
             # Spellings differ only in case: emails are unique case-insensitively.

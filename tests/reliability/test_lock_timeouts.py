@@ -66,7 +66,7 @@ def test_a_held_store_lock_fails_commands_fast_then_they_recover(
 ) -> None:
     stack = locked_stack
     admin = sign_in_admin(stack)
-    with httpx.Client(base_url=stack.api_url, timeout=30) as client:
+    with stack.client(timeout=30) as client:
         product = create_product(client, admin, stock=100)
         buyer = customer_token(client)
         before = event_count(stack.database_url)
@@ -87,7 +87,7 @@ def test_a_held_row_lock_fails_a_read_side_write_fast_then_it_recovers(
 ) -> None:
     """Refreshing a token locks its row; a stuck holder of that row must not hang the API."""
     stack = locked_stack
-    with httpx.Client(base_url=stack.api_url, timeout=30) as client:
+    with stack.client(timeout=30) as client:
         email = unique_email("lock")
         register(client, email)
         refresh = login(client, email)["refresh_token"]
@@ -106,7 +106,7 @@ def test_a_held_read_table_lock_fails_reads_fast_then_they_recover(
     locked_stack: LedgerStack,
 ) -> None:
     stack = locked_stack
-    with httpx.Client(base_url=stack.api_url, timeout=30) as client:
+    with stack.client(timeout=30) as client:
         with psycopg.connect(stack.database_url) as holder:
             holder.execute("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE")
             token = customer_token(client)

@@ -41,10 +41,10 @@ def test_database_restart_mid_load_loses_no_acknowledged_order(
 ) -> None:
     with ledger_stack(own_postgres.url, own_redis.url, tmp_path) as stack:
         admin = sign_in_admin(stack)
-        with httpx.Client(base_url=stack.api_url, timeout=30) as client:
+        with stack.client(timeout=30) as client:
             product = create_product(client, admin, stock=1_000_000)
             buyer = customer_token(client)
-        load = OrderLoad(stack.api_url, buyer, product).start()
+        load = OrderLoad(stack, buyer, product).start()
         try:
             wait_until(lambda: len(load.acknowledged) >= 20, 30, "orders before the outage")
             own_postgres.stop()

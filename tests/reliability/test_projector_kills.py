@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.projector_process import caught_up, rebuilt_snapshot, snapshot
@@ -28,12 +27,10 @@ def test_projectors_killed_repeatedly_end_equal_to_a_rebuild(
     chance = random.Random(7)  # a fixed seed: the same kill rhythm on every run
     with ledger_stack(url, redis_url, tmp_path) as stack:
         admin = sign_in_admin(stack)
-        with httpx.Client(base_url=stack.api_url, timeout=30) as client:
+        with stack.client(timeout=30) as client:
             products = [create_product(client, admin, stock=100_000) for _ in range(2)]
             buyers = [customer_token(client) for _ in range(2)]
-        loads = [
-            OrderLoad(stack.api_url, b, p).start() for b, p in zip(buyers, products, strict=True)
-        ]
+        loads = [OrderLoad(stack, b, p).start() for b, p in zip(buyers, products, strict=True)]
         try:
             for _ in range(KILLS):
                 time.sleep(chance.uniform(0.3, 1.2))

@@ -35,9 +35,7 @@ def admin(stack: LedgerStack) -> str:
 
 def address_client(stack: LedgerStack) -> httpx.Client:
     """A client whose requests come from an address no other client uses."""
-    return httpx.Client(
-        base_url=stack.api_url, timeout=30, headers={"X-Forwarded-For": next(_addresses)}
-    )
+    return stack.client(headers={"X-Forwarded-For": next(_addresses)})
 
 
 @pytest.fixture
