@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -133,6 +134,7 @@ async def _open(settings: Settings) -> ApiState:
         if settings.redis_url
         else None
     )
+    namespace = await _redis_namespace(settings, pool) if redis is not None else ""
     return ApiState(
         settings=settings,
         ledger=ledger,
@@ -143,9 +145,26 @@ async def _open(settings: Settings) -> ApiState:
         pool=pool,
         positions=positions,
         redis=redis,
-        limiter=RateLimiter(redis),
-        cache=ResponseCache(redis),
+        limiter=RateLimiter(redis, namespace),
+        cache=ResponseCache(redis, namespace),
     )
+
+
+async def _redis_namespace(settings: Settings, pool: ReadPool) -> str:
+    """LEDGER_REDIS_NAMESPACE, or a short hash of the database's identity (its cluster's
+    system identifier and its name), the same in every process of one ledger and different
+    for two ledgers, even two databases of one server, sharing a Redis."""
+    if settings.ledger_redis_namespace:
+        return settings.ledger_redis_namespace
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT system_identifier, current_database() AS name FROM pg_control_system()"
+        )
+        row = await cursor.fetchone()
+    if row is None:  # pragma: no cover - the function always returns one row
+        raise RuntimeError("pg_control_system() returned no row")
+    identity = f"{row['system_identifier']}/{row['name']}"
+    return hashlib.sha256(identity.encode()).hexdigest()[:16]
 
 
 async def _close(state: ApiState) -> None:

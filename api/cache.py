@@ -6,9 +6,9 @@ Keys carry the projection's position and generation as `projection_positions` ho
 process has acknowledged, and a rebuild, which bumps the generation, makes every key new even
 at an unchanged position. A projection that moves on makes new keys: nothing is ever
 invalidated, old entries just age out. Two levels: a bounded in-process LRU (a hit costs no
-routing, validation or serialisation) and Redis, shared by the workers, when configured. Any
-Redis error bypasses Redis; a failed position read bypasses the cache, unless no connection
-came within the pool's timeout: that is the route's 503 at once.
+routing, validation or serialisation) and Redis, shared by the workers, when configured, under
+the ledger's namespace. Any Redis error bypasses Redis; a failed position read bypasses the
+cache, unless no connection came within the pool's timeout: that is the route's 503 at once.
 
 Only a 200 that the app itself produced for exactly the same path and query is stored, so a
 hit answers what the route would have answered at that position."""
@@ -48,10 +48,12 @@ class ResponseCache:
     def __init__(
         self,
         redis: Redis[bytes] | None,
+        namespace: str = "",
         max_bytes: int = LOCAL_MAX_BYTES,
         max_entries: int = LOCAL_MAX_ENTRIES,
     ) -> None:
         self._redis = redis
+        self._prefix = f"ledger:cache:{namespace}:"
         self._local: OrderedDict[str, bytes] = OrderedDict()
         self._local_bytes = 0
         self._max_bytes = max_bytes
@@ -62,7 +64,7 @@ class ResponseCache:
         """The key of `query`'s response read at `position` of the projection's `generation`
         (its count of rebuilds, 0 until the first)."""
         digest = hashlib.sha256(query).hexdigest()[:32]
-        return f"ledger:cache:{kind}:{generation}:{position}:{digest}"
+        return f"{kind}:{generation}:{position}:{digest}"
 
     async def get(self, key: str) -> bytes | None:
         body = self._local.get(key)
@@ -72,7 +74,7 @@ class ResponseCache:
         if self._redis is None:
             return None
         try:
-            value = await self._redis.get(key)
+            value = await self._redis.get(self._prefix + key)
         except (RedisError, OSError) as exc:
             log.debug("cache read bypassed", error=str(exc))
             return None
@@ -86,7 +88,7 @@ class ResponseCache:
         if self._redis is None:
             return
         try:
-            await self._redis.set(key, body, ex=TTL_SECONDS)
+            await self._redis.set(self._prefix + key, body, ex=TTL_SECONDS)
         except (RedisError, OSError) as exc:
             log.debug("cache write bypassed", error=str(exc))
 

@@ -1,6 +1,8 @@
 """Fixed-window rate limits: in Redis when configured (shared by every worker), in process
 otherwise, and in process whenever Redis errors, so a Redis outage never blocks sign-in.
 
+Every key carries the ledger's namespace, so ledgers sharing a Redis share no allowance.
+
 Failed logins are limited by reservation: a slot is taken, atomically with the check, before
 the password is verified and given back unless the password was wrong, so concurrent attempts
 cannot all pass a check made before any of them is counted."""
@@ -52,8 +54,9 @@ class Reservation:
 
 
 class RateLimiter:
-    def __init__(self, redis: Redis[bytes] | None) -> None:
+    def __init__(self, redis: Redis[bytes] | None, namespace: str = "") -> None:
         self._redis = redis
+        self._namespace = namespace
         self._local: dict[str, tuple[int, float]] = {}
         # The fallback's check-and-count is one step under this lock, as the Lua script is.
         self._local_lock = threading.Lock()
@@ -121,7 +124,7 @@ class RateLimiter:
         window = int(now // period)
         retry_after = max(1, math.ceil((window + 1) * period - now))
         digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
-        key = f"ledger:rl:{bucket}:{digest}:{period}:{window}"
+        key = f"ledger:rl:{self._namespace}:{bucket}:{digest}:{period}:{window}"
         return key, retry_after, now + period
 
     async def _add(self, bucket: str, identity: str, rate: Rate, amount: int) -> tuple[int, int]:

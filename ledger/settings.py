@@ -47,6 +47,9 @@ class Settings(BaseSettings):
 
     database_url: str | None = None
     redis_url: str | None = None
+    # Prefixes every Redis key, so ledgers sharing a Redis share nothing; unset, the API derives
+    # it from the database's identity (every process of one ledger agrees on it).
+    ledger_redis_namespace: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] | None = None
     ledger_env: Environment = Environment.DEVELOPMENT
     ledger_secret_key: str | None = None
     ledger_data_dir: Path = Path(".ledger")
@@ -69,7 +72,7 @@ class Settings(BaseSettings):
     access_token_minutes: Annotated[int, Field(ge=1, le=1440)] = 15
     refresh_token_days: Annotated[int, Field(ge=1, le=365)] = 14
 
-    @field_validator("database_url", "redis_url", mode="before")
+    @field_validator("database_url", "redis_url", "ledger_redis_namespace", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value

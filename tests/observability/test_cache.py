@@ -28,7 +28,7 @@ def test_product_detail_is_cached_in_process_and_in_redis_and_a_write_is_never_a
 
         first = client.get(path)
         assert first.status_code == 200
-        [key] = store.scan_iter(match="ledger:cache:product:*")
+        [key] = store.scan_iter(match="ledger:cache:*:product:*")
         assert orjson.loads(store.get(key) or b"") == first.json()
         # Mark the body in Redis: the same worker still answers from its own memory...
         marked = first.json()
@@ -53,5 +53,5 @@ def test_product_detail_is_cached_in_process_and_in_redis_and_a_write_is_never_a
             assert response.json()["data"]["name"] != "served from the cache"
             assert "X-Ledger-Stale" not in response.headers
         # The new read is cached under the new position, beside the old entry.
-        assert len(list(store.scan_iter(match="ledger:cache:product:*"))) == 2
+        assert len(list(store.scan_iter(match="ledger:cache:*:product:*"))) == 2
     store.close()
