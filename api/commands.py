@@ -17,7 +17,7 @@ import orjson
 from fastapi import Depends, Header, Request, Response
 from pydantic import BaseModel
 
-from api.idempotency import record_result
+from api.idempotency import Command, identified, record_result
 from api.schemas.common import AcceptedOut, Envelope
 from api.state import ApiState, State
 from api.views import Conn
@@ -74,12 +74,16 @@ class Commands:
         self.state = state
         self.respond_async = "respond-async" in request.headers.get("prefer", "").lower()
 
-    async def run(self, command: Callable[[Ledger], CommandResult]) -> CommandResult:
+    async def run(
+        self, handle: Callable[[Ledger, Command], CommandResult], command: Command
+    ) -> CommandResult:
+        """`handle(ledger, command)` on the write side, under the request's command id when an
+        Idempotency-Key gave it one."""
         loop = asyncio.get_running_loop()
         # Copying the context keeps the request id on the command's own log line.
         context = contextvars.copy_context()
         result = await loop.run_in_executor(
-            self.state.commands, context.run, command, self.state.ledger
+            self.state.commands, context.run, handle, self.state.ledger, identified(command)
         )
         record_result(result)
         return result

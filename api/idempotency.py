@@ -4,8 +4,12 @@ first response and has no second effect, even when the two requests race or a pr
 The key is claimed with one INSERT ... ON CONFLICT before the command runs, so exactly one
 request runs it. The claim is a lease (`lease_until`), renewed while the request runs: a
 process killed mid-command stops renewing, and within LEASE_SECONDS a retry on any process
-takes the key over and runs the command again, instead of being told "still processing" for
-24 h. A concurrent duplicate waits (bounded) for the winner's stored response.
+takes the key over instead of being told "still processing" for 24 h. A concurrent duplicate
+waits (bounded) for the winner's stored response.
+
+The command runs under a command id derived from the claim (scope, key and the time the key
+was first claimed; a takeover keeps that time). When the dead process had committed, the
+takeover's run finds that id in the store and answers the first result: no second effect.
 
 Once the command has a result, the key stores a response whatever happens after: a failure in
 the read-your-writes wait or the read-back answers (and stores) 202 with the id and position,
@@ -26,8 +30,9 @@ import hmac
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 import structlog
@@ -40,6 +45,9 @@ from psycopg_pool import AsyncConnectionPool
 from api.errors import ApiError, render
 from ledger.commands import CommandResult
 from ledger.domain.errors import DomainError
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 HEADER = "Idempotency-Key"
 REPLAY_WAIT_SECONDS = 15.0
@@ -60,12 +68,15 @@ _CLAIM = """
 INSERT INTO idempotency_keys (scope, key, request_hash, lease_until)
 VALUES (%(scope)s, %(key)s, %(hash)s, now() + make_interval(secs => %(lease)s))
 ON CONFLICT (scope, key) DO UPDATE
-    SET request_hash = EXCLUDED.request_hash, created_at = now(), completed_at = NULL,
-        status_code = NULL, body = NULL, headers = NULL, lease_until = EXCLUDED.lease_until
+    SET request_hash = EXCLUDED.request_hash, completed_at = NULL, status_code = NULL,
+        body = NULL, headers = NULL, lease_until = EXCLUDED.lease_until,
+        -- An expired key is a new request (a new command id); a lapsed lease is the same one.
+        created_at = CASE WHEN idempotency_keys.created_at < now() - interval '24 hours'
+                          THEN now() ELSE idempotency_keys.created_at END
     WHERE idempotency_keys.created_at < now() - interval '24 hours'
        OR (idempotency_keys.completed_at IS NULL AND idempotency_keys.lease_until < now()
            AND idempotency_keys.request_hash = EXCLUDED.request_hash)
-RETURNING scope
+RETURNING created_at
 """
 _SELECT = """
 SELECT request_hash, status_code, body, headers FROM idempotency_keys
@@ -90,14 +101,27 @@ Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
 
 @dataclass
 class Attempt:
-    """One request's run of a command: the result once the write side returned it."""
+    """One request's run of a command: the command id it runs under (None: the ledger picks
+    one), and the result once the write side returned it."""
 
+    command_id: str | None = None
     result: CommandResult | None = None
 
 
 _ATTEMPT: contextvars.ContextVar[Attempt | None] = contextvars.ContextVar(
     "idempotency_attempt", default=None
 )
+
+
+Command = TypeVar("Command", bound="DataclassInstance")
+
+
+def identified(command: Command) -> Command:
+    """The command under the request's command id, when an Idempotency-Key gave it one."""
+    attempt = _ATTEMPT.get()
+    if attempt is None or attempt.command_id is None:
+        return command
+    return replace(command, command_id=attempt.command_id)
 
 
 def record_result(result: CommandResult) -> None:
@@ -129,8 +153,18 @@ def _without_secrets(value: Any) -> Any:
 def request_hash(secret: str, method: str, path: str, body: bytes) -> str:
     """A keyed hash of the request: without the server's secret it can't be checked against
     guesses, and secret fields are not in it at all."""
+    return _mac(secret, method.encode(), path.encode(), canonical_body(body))
+
+
+def command_id(secret: str, scope: str, key: str, claimed_at: datetime) -> str:
+    """The id the key's command runs under: the same for every run of one claim."""
+    parts = (scope.encode(), key.encode(), claimed_at.isoformat().encode())
+    return f"idem_{_mac(secret, *parts)[:40]}"
+
+
+def _mac(secret: str, *parts: bytes) -> str:
     mac = hmac.new(secret.encode(), digestmod=hashlib.sha256)
-    for part in (method.encode(), path.encode(), canonical_body(body)):
+    for part in parts:
         mac.update(len(part).to_bytes(8, "big") + part)
     return mac.hexdigest()
 
@@ -146,14 +180,14 @@ async def idempotent(
     Either way a command that committed is answered as accepted, never as failed."""
     key = request.headers.get(HEADER)
     if key is None:
-        return await _attempt(execute, currency)
+        return await _attempt(execute, currency, Attempt())
     if not _KEY.match(key):
         raise ApiError("VALIDATION_ERROR", f"{HEADER} must be 1 to 200 visible ASCII characters")
     secret = request.app.state.api.settings.secret_key
     digest = request_hash(secret, request.method, request.url.path, await request.body())
 
     deadline = time.monotonic() + REPLAY_WAIT_SECONDS
-    while not await _claim(pool, scope, key, digest):
+    while (claimed_at := await _claim(pool, scope, key, digest)) is None:
         stored = await _stored(pool, scope, key, digest)
         if stored is not None:
             return stored
@@ -161,9 +195,12 @@ async def idempotent(
             raise ApiError("CONFLICT", "a request with this key is still being processed")
         await asyncio.sleep(_POLL_SECONDS)
 
+    attempt = Attempt(command_id(secret, scope, key, claimed_at))
     renewing = asyncio.create_task(_renew(pool, scope, key), name="idempotency-lease")
     try:
-        response = await _attempt(execute, currency, on_uncommitted=_release(pool, scope, key))
+        response = await _attempt(
+            execute, currency, attempt, on_uncommitted=_release(pool, scope, key)
+        )
     finally:
         renewing.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -183,6 +220,7 @@ async def idempotent(
 async def _attempt(
     execute: Callable[[], Awaitable[Response]],
     currency: str,
+    attempt: Attempt,
     on_uncommitted: Callable[[], Awaitable[None]] | None = None,
 ) -> Response:
     """`execute`'s response; once the command returned a result, a failure after it (or a 5xx
@@ -190,7 +228,6 @@ async def _attempt(
     # Imported here: api.commands imports this module (for record_result).
     from api.commands import accepted
 
-    attempt = Attempt()
     token = _ATTEMPT.set(attempt)
     try:
         try:
@@ -211,10 +248,12 @@ async def _attempt(
     return response
 
 
-async def _claim(pool: Pool, scope: str, key: str, digest: str) -> bool:
+async def _claim(pool: Pool, scope: str, key: str, digest: str) -> datetime | None:
+    """When the key was first claimed, if this request now holds it; None if another does."""
     params = {"scope": scope, "key": key, "hash": digest, "lease": LEASE_SECONDS}
     async with pool.connection() as conn:
-        return await (await conn.execute(_CLAIM, params)).fetchone() is not None
+        row = await (await conn.execute(_CLAIM, params)).fetchone()
+    return None if row is None else row["created_at"]
 
 
 async def _renew(pool: Pool, scope: str, key: str) -> None:

@@ -17,6 +17,7 @@ from api.security import CurrentUser
 from api.state import State
 from api.tokens import issue_tokens, rotate_tokens
 from api.views.users import user_by_email, user_by_id
+from ledger.application import Ledger
 from ledger.commands import RegisterUser
 from ledger.domain import Role
 from ledger.domain.users import normalise_email
@@ -51,7 +52,7 @@ async def register(
             state.hashing, hash_password, body.password
         )
         command = RegisterUser(name=body.name, email=body.email, password_hash=password_hash)
-        result = await commands.run(lambda ledger: ledger.register_user(command))
+        result = await commands.run(Ledger.register_user, command)
         settled = await commands.settle(result, USERS)
         user = RegisteredOut(
             id=result.aggregate_id,

@@ -39,6 +39,7 @@ from api.schemas.orders import (
 from api.security import AdminUser, CurrentUser, Principal
 from api.state import State
 from api.views.orders import OrderFilter, get_order, list_orders, order_history, order_owner
+from ledger.application import Ledger
 from ledger.commands import ChangeOrderStatus, OrderItemRequest, PlaceOrder
 from ledger.domain import OrderStatus, ShippingAddress
 
@@ -90,7 +91,7 @@ async def place_order(
     )
 
     async def execute() -> Response:
-        result = await commands.run(lambda ledger: ledger.place_order(command))
+        result = await commands.run(Ledger.place_order, command)
         settled = await commands.settle(result, ORDERS)
         return await _order_response(state, settled, "Order placed", 201)
 
@@ -174,7 +175,7 @@ async def _transition(
     message: str,
 ) -> Response:
     async def execute() -> Response:
-        result = await commands.run(lambda ledger: ledger.change_order_status(command))
+        result = await commands.run(Ledger.change_order_status, command)
         settled = await commands.settle(result, ORDERS)
         return await _order_response(state, settled, message)
 

@@ -37,6 +37,7 @@ from api.schemas.products import (
 from api.security import AdminUser
 from api.state import State
 from api.views.products import ProductFilter, get_product, list_products
+from ledger.application import Ledger
 from ledger.commands import AdjustStock, CreateProduct, DiscontinueProduct, UpdateProduct
 from ledger.domain import parse_minor
 from ledger.domain.errors import ValidationError
@@ -150,7 +151,7 @@ async def create_product(
     )
 
     async def execute() -> Response:
-        result = await commands.run(lambda ledger: ledger.create_product(command))
+        result = await commands.run(Ledger.create_product, command)
         settled = await commands.settle(result, PRODUCTS)
         return await _product_response(state, settled, "Product created", 201)
 
@@ -184,7 +185,7 @@ async def update_product(
         if price is not None
         else None,
     )
-    result = await commands.run(lambda ledger: ledger.update_product(command))
+    result = await commands.run(Ledger.update_product, command)
     settled = await commands.settle(result, PRODUCTS)
     return await _product_response(state, settled, "Product updated")
 
@@ -206,7 +207,7 @@ async def adjust_stock(
     command = AdjustStock(product_id=product_id, delta=body.delta, reason=body.reason)
 
     async def execute() -> Response:
-        result = await commands.run(lambda ledger: ledger.adjust_stock(command))
+        result = await commands.run(Ledger.adjust_stock, command)
         settled = await commands.settle(result, PRODUCTS)
         return await _product_response(state, settled, "Stock changed")
 
@@ -225,6 +226,6 @@ async def discontinue_product(
 ) -> Response:
     """Discontinue a product (admin): no longer listed or orderable; its history stays."""
     command = DiscontinueProduct(product_id=product_id)
-    result = await commands.run(lambda ledger: ledger.discontinue_product(command))
+    result = await commands.run(Ledger.discontinue_product, command)
     settled = await commands.settle(result, PRODUCTS)
     return await _product_response(state, settled, "Product discontinued")
