@@ -1,6 +1,8 @@
-"""Two `ledger serve` processes on one database and one Redis, and two ledgers on one Redis:
-read your writes across processes (the read cache included), Redis namespaced per ledger, the
-failed-login limit as an atomic reservation, and reads that survive terminated connections."""
+"""Two `ledger serve` processes on one database and one Redis (the stack's two), and two ledgers
+on one Redis:
+read your writes across processes (the read cache included), Redis namespaced per ledger,
+the failed-login limit as an atomic reservation, and reads that survive terminated
+connections."""
 
 from __future__ import annotations
 
@@ -15,17 +17,11 @@ import pytest
 from tests.servers import LedgerStack, StartStack
 from tests.support import (
     PASSWORD,
-    START_TIMEOUT,
-    answers,
     auth,
-    free_port,
     post_product,
     register,
     sign_in_admin,
-    spawn_cli,
-    stop,
     unique_email,
-    wait_until,
 )
 
 pytestmark = pytest.mark.timeout(300)
@@ -34,43 +30,29 @@ LOGIN_LIMIT = 10
 ATTEMPTS = 40
 
 
-class SecondApi:
-    """Another `ledger serve` on the stack's database and Redis, with its own port."""
-
-    def __init__(self, stack: LedgerStack) -> None:
-        self.port = free_port()
-        log = stack.workdir / "api-b.log"
-        args = ["serve", "--host", "127.0.0.1", "--port", str(self.port)]
-        self.process = spawn_cli(args, stack.env, log, cwd=stack.workdir)
-        base = f"http://127.0.0.1:{self.port}"
-        wait_until(answers(base, "/health", self.process, log), START_TIMEOUT, "API B to answer")
-        self.api_url = f"{base}/api/v1"
-
-
 @pytest.fixture(scope="module")
-def two_apis(start_stack: StartStack) -> Iterator[tuple[LedgerStack, SecondApi]]:
+def two_apis(start_stack: StartStack) -> Iterator[LedgerStack]:
+    """A stack whose two API processes (`api_urls`) serve one database and Redis."""
     with start_stack("two-apis", RATE_LIMIT_LOGIN_PER_EMAIL=f"{LOGIN_LIMIT}/15minutes") as stack:
-        second = SecondApi(stack)
-        try:
-            yield stack, second
-        finally:
-            stop(second.process)
+        assert len(stack.api_urls) >= 2, "these tests need two API processes"
+        yield stack
 
 
 def test_a_write_on_one_process_is_read_on_the_other(
-    two_apis: tuple[LedgerStack, SecondApi],
+    two_apis: LedgerStack,
 ) -> None:
-    stack, second = two_apis
+    stack = two_apis
+    a_url, b_url = stack.api_urls[:2]
     token = sign_in_admin(stack)
     with (
-        httpx.Client(base_url=stack.api_url, timeout=30) as a,
-        httpx.Client(base_url=second.api_url, timeout=30) as b,
+        httpx.Client(base_url=a_url, timeout=30) as a,
+        httpx.Client(base_url=b_url, timeout=30) as b,
     ):
         product_id = post_product(a, token)["id"]
         # Other readers keep B busy, as under load: its LISTEN wake-up then often comes after
         # the next request, which is when a position heard by B alone lets a stale entry out.
         busy = threading.Event()
-        readers = [threading.Thread(target=_read_until, args=(second.api_url, product_id, busy))
+        readers = [threading.Thread(target=_read_until, args=(b_url, product_id, busy))
                    for _ in range(3)]  # fmt: skip
         for reader in readers:
             reader.start()
@@ -104,9 +86,9 @@ def _stale_rounds(a: httpx.Client, b: httpx.Client, token: str, product_id: str)
 
 
 def test_two_ledgers_on_one_redis_share_nothing(
-    two_apis: tuple[LedgerStack, SecondApi], start_stack: StartStack
+    two_apis: LedgerStack, start_stack: StartStack
 ) -> None:
-    first, _ = two_apis
+    first = two_apis
     email = unique_email("shared-redis")
     with start_stack("other-ledger", redis_url=first.redis_url) as other:
         for stack in (first, other):
@@ -132,9 +114,9 @@ def test_two_ledgers_on_one_redis_share_nothing(
 
 
 def test_concurrent_wrong_passwords_stop_at_the_limit(
-    two_apis: tuple[LedgerStack, SecondApi],
+    two_apis: LedgerStack,
 ) -> None:
-    stack, second = two_apis
+    stack = two_apis
     email = unique_email("hammered")
     with httpx.Client(base_url=stack.api_url, timeout=30) as client:
         register(client, email)
@@ -145,7 +127,7 @@ def test_concurrent_wrong_passwords_stop_at_the_limit(
             return (await client.post("/auth/login", json=body)).status_code
 
     async def hammer() -> list[int]:
-        urls = [stack.api_url, second.api_url]
+        urls = stack.api_urls[:2]
         return await asyncio.gather(*(attempt(urls[i % 2]) for i in range(ATTEMPTS)))
 
     statuses = asyncio.run(hammer())
@@ -158,9 +140,9 @@ def test_concurrent_wrong_passwords_stop_at_the_limit(
 
 
 def test_a_read_after_the_backends_were_terminated_answers(
-    two_apis: tuple[LedgerStack, SecondApi],
+    two_apis: LedgerStack,
 ) -> None:
-    stack, _ = two_apis
+    stack = two_apis
     token = sign_in_admin(stack)
     with httpx.Client(base_url=stack.api_url, timeout=30) as client:
         product_id = post_product(client, token)["id"]
