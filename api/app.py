@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 
 from api.cache import CachedReads, ResponseCache
 from api.errors import install_error_handlers
+from api.housekeeping import keep_house
 from api.middleware import RequestMiddleware
 from api.positions import ProjectionPositions
 from api.ratelimit import RateLimiter
@@ -48,13 +49,17 @@ def create_app(settings: Settings) -> FastAPI:
         state = await _open(settings)
         app.state.api = state
         gauges = asyncio.create_task(_pool_gauges(state), name="pool-gauges")
+        housekeeping = asyncio.create_task(
+            keep_house(state.pool, settings.ledger_purge_interval), name="housekeeping"
+        )
         log.info("api started", currency=settings.ledger_currency, env=settings.ledger_env.value)
         try:
             yield
         finally:
-            gauges.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await gauges
+            for task in (gauges, housekeeping):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await _close(state)
 
     # Swagger UI served from the package, not a CDN: the docs work offline and behind a CSP.

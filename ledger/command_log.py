@@ -67,9 +67,5 @@ def lookup(conn: Any, command_id: str) -> CommandResult | None:
     return CommandResult(str(aggregate_id), int(position or 0), tuple(touched))
 
 
-def purge_command_ids(conn: Any, older_than: timedelta = RETENTION) -> int:
-    """Deletes command ids committed more than `older_than` ago (never less than a day), for
-    the scheduled cleanup; returns how many went."""
-    age = max(older_than, RETENTION)
-    cur = conn.execute(f"DELETE FROM {TABLE} WHERE committed_at < now() - %s", (age,))  # noqa: S608  # nosec B608
-    return int(cur.rowcount)
+# The scheduled cleanup (api/housekeeping.py), with RETENTION as its parameter.
+PURGE = f"DELETE FROM {TABLE} WHERE committed_at < now() - %s"  # noqa: S608  # nosec B608

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     ledger_consistency_timeout: Annotated[float, Field(ge=0, le=30)] = 2.0
     # A projection is unhealthy when it lags the store by more than this many seconds.
     ledger_lag_threshold_seconds: Annotated[float, Field(gt=0)] = 30.0
+    # How often the API deletes expired idempotency keys, refresh tokens and command ids.
+    ledger_purge_interval: Annotated[float, Field(gt=0)] = 3600.0
     ledger_slow_request_ms: Annotated[float, Field(gt=0)] = 500.0
     ledger_slow_query_ms: Annotated[float, Field(gt=0)] = 200.0
     # Database session limits, so a stuck transaction cannot freeze the writers.

@@ -1,10 +1,9 @@
 """Idempotency keys under faults, in process on real PostgreSQL: a failure after the commit
-still stores a success, re-indented JSON replays, no secret is recoverable from the table,
-and expired keys and refresh tokens are purged."""
+still stores a success, re-indented JSON replays, and no secret is recoverable from the table
+(their purge: tests/integration/test_housekeeping.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from collections.abc import Iterator
@@ -12,13 +11,10 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from psycopg.rows import dict_row
 
 import projections
 from api.app import create_app
-from api.idempotency import purge_expired_keys
 from api.security import create_access_token
-from api.tokens import purge_expired_tokens
 from ledger.application import Ledger
 from ledger.commands import CreateProduct, RegisterUser
 from ledger.settings import Settings
@@ -116,33 +112,3 @@ def test_no_idempotency_record_reveals_the_password(client: TestClient, database
         digest.update(len(part).to_bytes(8, "big") + part)
     for secret in (PASSWORD, digest.hexdigest(), hashlib.sha256(raw).hexdigest()):
         assert secret not in dump
-
-
-def test_the_purge_removes_expired_keys_and_refresh_tokens(
-    client: TestClient, database_url: str
-) -> None:
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO idempotency_keys (scope, key, request_hash, created_at, completed_at) "
-            "VALUES ('s', 'old', 'h', now() - interval '25 hours', now() - interval '25 hours'),"
-            " ('s', 'new', 'h', now(), now())"
-        )
-        conn.execute(
-            "INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at) VALUES "
-            "('old', 'f', 'u', now() - interval '1 day'), ('new', 'f', 'u', now() + interval "
-            "'1 day')"
-        )
-
-    async def purge() -> None:
-        async with await psycopg.AsyncConnection.connect(
-            database_url, autocommit=True, row_factory=dict_row
-        ) as conn:
-            await purge_expired_keys(conn)
-            await purge_expired_tokens(conn)
-
-    asyncio.run(purge())
-    with psycopg.connect(database_url) as conn:
-        keys = conn.execute("SELECT key FROM idempotency_keys").fetchall()
-        tokens = conn.execute("SELECT token_hash FROM refresh_tokens").fetchall()
-    assert keys == [("new",)]
-    assert tokens == [("new",)]
