@@ -48,7 +48,7 @@ class ResponseCache:
     def __init__(
         self,
         redis: Redis[bytes] | None,
-        namespace: str = "",
+        namespace: str,
         max_bytes: int = LOCAL_MAX_BYTES,
         max_entries: int = LOCAL_MAX_ENTRIES,
     ) -> None:
@@ -60,7 +60,7 @@ class ResponseCache:
         self._max_entries = max_entries
 
     @staticmethod
-    def key(kind: str, position: int, query: bytes, generation: int = 0) -> str:
+    def key(kind: str, position: int, query: bytes, generation: int) -> str:
         """The key of `query`'s response read at `position` of the projection's `generation`
         (its count of rebuilds, 0 until the first)."""
         digest = hashlib.sha256(query).hexdigest()[:32]

@@ -56,9 +56,6 @@ class ProjectionPositions:
             if not waiter.future.done():
                 waiter.future.cancel()
 
-    def position(self, name: str) -> int:
-        return self._positions.get(name, 0)
-
     def reached(self, names: Iterable[str], position: int) -> bool:
         return all(self._positions.get(name, 0) >= position for name in names)
 

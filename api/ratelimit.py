@@ -25,8 +25,8 @@ Rate = tuple[int, int]  # (requests, window seconds)
 _MAX_LOCAL_KEYS = 100_000
 # INCR and EXPIRE in one step: a crash between them cannot leave a key that never expires.
 _INCREMENT = """
-local count = redis.call('INCRBY', KEYS[1], ARGV[1])
-if count == tonumber(ARGV[1]) then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return count
 """
 # A slot if one is left (the check and the count in one step), else 0 and nothing counted.
@@ -54,7 +54,7 @@ class Reservation:
 
 
 class RateLimiter:
-    def __init__(self, redis: Redis[bytes] | None, namespace: str = "") -> None:
+    def __init__(self, redis: Redis[bytes] | None, namespace: str) -> None:
         self._redis = redis
         self._namespace = namespace
         self._local: dict[str, tuple[int, float]] = {}
@@ -65,22 +65,9 @@ class RateLimiter:
         """Counts one request; 429 once the window's allowance is spent."""
         if rate is None:
             return
-        count, retry_after = await self._add(bucket, identity, rate, 1)
+        count, retry_after = await self._count(bucket, identity, rate)
         if count > rate[0]:
             raise _limited(retry_after)
-
-    async def check(self, bucket: str, identity: str, rate: Rate | None) -> None:
-        """429 when the allowance is already spent; counts nothing."""
-        if rate is None:
-            return
-        count, retry_after = await self._add(bucket, identity, rate, 0)
-        if count >= rate[0]:
-            raise _limited(retry_after)
-
-    async def add(self, bucket: str, identity: str, rate: Rate | None) -> None:
-        """Counts one event (a failed login) without refusing anything."""
-        if rate is not None:
-            await self._add(bucket, identity, rate, 1)
 
     async def reserve(self, bucket: str, identity: str, rate: Rate | None) -> Reservation | None:
         """Takes a slot of the window's allowance, or 429 when none is left (counting
@@ -127,18 +114,19 @@ class RateLimiter:
         key = f"ledger:rl:{self._namespace}:{bucket}:{digest}:{period}:{window}"
         return key, retry_after, now + period
 
-    async def _add(self, bucket: str, identity: str, rate: Rate, amount: int) -> tuple[int, int]:
+    async def _count(self, bucket: str, identity: str, rate: Rate) -> tuple[int, int]:
+        """Counts one request in the current window; the count and the seconds left."""
         key, retry_after, expires_at = self._window(bucket, identity, rate)
         if self._redis is not None:
             try:
-                counted = await self._redis.eval(_INCREMENT, 1, key, amount, rate[1] + 1)  # type: ignore[no-untyped-call]
+                counted = await self._redis.eval(_INCREMENT, 1, key, rate[1] + 1)  # type: ignore[no-untyped-call]
                 return int(counted), retry_after
             except (RedisError, OSError) as exc:
                 log.warning("rate limiter falling back to process memory", error=str(exc))
         with self._local_lock:
             count, expiry = self._local_window(key, expires_at)
-            self._local[key] = (count + amount, expiry)
-            return count + amount, retry_after
+            self._local[key] = (count + 1, expiry)
+            return count + 1, retry_after
 
     def _reserve_local(self, key: str, limit: int, expires_at: float) -> bool:
         with self._local_lock:

@@ -43,7 +43,8 @@ def test_a_projector_notification_wakes_the_waiter(database_url: str) -> None:
         conn.execute("INSERT INTO projection_positions (name, position) VALUES ('orders', 3)")
 
     async def body(positions: ProjectionPositions) -> None:
-        assert positions.position("orders") == 3
+        assert positions.reached(["orders"], 3)
+        assert not positions.reached(["orders"], 4)
         assert await positions.wait(["orders"], 3, 0)  # already there: no wait at all
         assert not await positions.wait(["orders"], 9, 0.05)
         waiting = asyncio.create_task(positions.wait(["orders"], 7, 10))
@@ -60,7 +61,7 @@ def test_rate_limit_in_redis_is_shared(redis_url: str) -> None:
     async def body() -> None:
         first, second = Redis.from_url(redis_url), Redis.from_url(redis_url)
         try:
-            one, two = RateLimiter(first), RateLimiter(second)
+            one, two = RateLimiter(first, "test"), RateLimiter(second, "test")
             await one.hit("login", "1.2.3.4", (2, 60))
             await two.hit("login", "1.2.3.4", (2, 60))
             with pytest.raises(ApiError) as refused:
@@ -77,12 +78,14 @@ def test_rate_limit_in_redis_is_shared(redis_url: str) -> None:
 
 def test_failed_logins_are_counted_and_off_disables(redis_url: str) -> None:
     async def body() -> None:
-        limiter = RateLimiter(None)
-        await limiter.check("login-email", "a@example.com", (2, 60))
-        await limiter.add("login-email", "a@example.com", (2, 60))
-        await limiter.add("login-email", "a@example.com", (2, 60))
+        limiter = RateLimiter(None, "test")
+        # A released slot (a login that is not to count) is given back; kept ones count.
+        await limiter.release(await limiter.reserve("login-email", "a@example.com", (2, 60)))
+        await limiter.reserve("login-email", "a@example.com", (2, 60))
+        await limiter.reserve("login-email", "a@example.com", (2, 60))
         with pytest.raises(ApiError):
-            await limiter.check("login-email", "a@example.com", (2, 60))
+            await limiter.reserve("login-email", "a@example.com", (2, 60))
+        assert await limiter.reserve("login-email", "a@example.com", None) is None
         for _ in range(100):
             await limiter.hit("auth-address", "1.2.3.4", None)
 
@@ -93,7 +96,7 @@ def test_redis_failure_falls_back_to_process_memory() -> None:
     async def body() -> None:
         dead = Redis.from_url("redis://127.0.0.1:1", socket_connect_timeout=0.2)
         try:
-            limiter = RateLimiter(dead)
+            limiter = RateLimiter(dead, "test")
             await limiter.hit("login", "1.2.3.4", (1, 60))
             with pytest.raises(ApiError):
                 await limiter.hit("login", "1.2.3.4", (1, 60))

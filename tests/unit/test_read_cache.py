@@ -10,7 +10,7 @@ from api.cache import ResponseCache
 
 def test_the_least_recently_used_entry_goes_first_when_a_bound_is_reached() -> None:
     async def scenario() -> None:
-        cache = ResponseCache(None, max_bytes=10, max_entries=2)
+        cache = ResponseCache(None, "test", max_bytes=10, max_entries=2)
         await cache.put("a", b"1234")
         await cache.put("b", b"1234")
         assert await cache.get("a") == b"1234"  # now "b" is the least recently used
@@ -28,12 +28,13 @@ def test_the_least_recently_used_entry_goes_first_when_a_bound_is_reached() -> N
     asyncio.run(scenario())
 
 
-def test_keys_differ_by_kind_position_and_query() -> None:
+def test_keys_differ_by_kind_position_query_and_generation() -> None:
     key = ResponseCache.key
     keys = {
-        key("products", 7, b"/p?page=1"),
-        key("products", 8, b"/p?page=1"),
-        key("products", 7, b"/p?page=2"),
-        key("product", 7, b"/p?page=1"),
+        key("products", 7, b"/p?page=1", 0),
+        key("products", 8, b"/p?page=1", 0),
+        key("products", 7, b"/p?page=2", 0),
+        key("product", 7, b"/p?page=1", 0),
+        key("products", 7, b"/p?page=1", 1),  # after a rebuild, at the same position
     }
-    assert len(keys) == 4
+    assert len(keys) == 5
