@@ -28,13 +28,13 @@ from api.ratelimit import RateLimiter
 from api.routes import auth, ops, orders, products, reports
 from api.state import ApiState
 from api.tracing import instrument_app
-from api.views import Conn, ReadPool
 from ledger import database, slow_queries
 from ledger.application import Ledger
 from ledger.eventstore import RECONNECT_TIMEOUT_SECONDS, session_options
 from ledger.logs import get_logger
 from ledger.metrics import DB_POOL
 from ledger.settings import Settings
+from reads import Conn, ReadPool
 
 POOL_GAUGE_SECONDS = 5.0
 log = get_logger("ledger.api")

@@ -28,8 +28,8 @@ from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import render
-from api.views import ReadPool
 from ledger.logs import get_logger
+from reads import ReadPool
 
 if TYPE_CHECKING:
     from api.state import ApiState

@@ -20,9 +20,9 @@ from pydantic import BaseModel
 from api.idempotency import Command, identified, record_result
 from api.schemas.common import AcceptedOut, Envelope
 from api.state import ApiState, State
-from api.views import Conn
 from ledger.application import Ledger
 from ledger.commands import CommandResult
+from reads import Conn
 
 POSITION_HEADER = "X-Ledger-Position"
 STALE_HEADER = "X-Ledger-Stale"

@@ -16,8 +16,8 @@ from typing import Any
 
 import psycopg
 
-from api.views import ReadPool
 from ledger.logs import get_logger
+from reads import ReadPool
 
 CHANNEL = "ledger_projections"
 # Re-read the table this often even while connected: a safety net, not the wake-up path.

@@ -13,9 +13,9 @@ from redis.asyncio import Redis
 from api.cache import ResponseCache
 from api.positions import ProjectionPositions
 from api.ratelimit import RateLimiter
-from api.views import ReadPool
 from ledger.application import Ledger
 from ledger.settings import Settings
+from reads import ReadPool
 
 
 @dataclass

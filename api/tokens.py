@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from api.errors import ApiError
 from api.schemas.auth import TokensOut
 from api.security import create_access_token
-from api.views import Conn
 from ledger.settings import Settings
+from reads import Conn
 
 _TOKEN_BYTES = 32
 

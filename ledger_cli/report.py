@@ -1,7 +1,7 @@
 """`ledger report sales|top-products|inventory`: the report endpoints' tables in a terminal.
 
-The queries are the API's own (api.views.reports) over the projection tables, so the CLI and
-the HTTP reports cannot disagree."""
+The queries, their choices and the default period are the read side's (reads.reports), which
+the HTTP reports use too, so the CLI and the API cannot disagree."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import csv
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -20,12 +20,12 @@ from psycopg.rows import dict_row
 from rich.console import Console
 from rich.table import Table
 
-from api.schemas.reports import Granularity, TopBy
 from ledger.domain import format_minor
 from ledger_cli import context
+from reads import reports
+from reads.reports import Granularity, TopBy
 
 app = typer.Typer(help="Reports from the projection tables.", no_args_is_help=True)
-DEFAULT_DAYS = 30
 MONEY = ("gross", "refunds", "net", "revenue", "price", "stock_value")
 
 
@@ -45,18 +45,10 @@ ToOption = Annotated[
 
 
 def _period(start: datetime | None, end: datetime | None) -> tuple[date, date]:
-    last = end.date() if end else datetime.now(UTC).date()
-    first = start.date() if start else last - timedelta(days=DEFAULT_DAYS)
-    if first > last:
-        raise typer.BadParameter("--from is after --to")
-    return first, last
-
-
-def _reports() -> Any:
-    # The API's report queries; imported on use so other commands do not load the API.
-    from api.views import reports
-
-    return reports
+    try:
+        return reports.period(start.date() if start else None, end.date() if end else None)
+    except reports.PeriodError:
+        raise typer.BadParameter("--from is after --to") from None
 
 
 def _query(run: Callable[[psycopg.AsyncConnection[Any]], Awaitable[Any]]) -> Any:
@@ -97,7 +89,7 @@ def sales(
 ) -> None:
     """Orders, items, gross, refunds and net per period (confirmed orders, UTC days)."""
     first, last = _period(start, end)
-    rows = _query(lambda conn: _reports().sales(conn, first, last, granularity.value))
+    rows = _query(lambda conn: reports.sales(conn, first, last, granularity.value))
     _emit(rows, ["period", "orders", "items", "gross", "refunds", "net"], fmt)
 
 
@@ -111,7 +103,7 @@ def top_products(
 ) -> None:
     """Best sellers by net revenue or net quantity (returns subtracted)."""
     first, last = _period(start, end)
-    rows = _query(lambda conn: _reports().top_products(conn, first, last, by.value, limit))
+    rows = _query(lambda conn: reports.top_products(conn, first, last, by.value, limit))
     _emit(rows, ["product_id", "name", "quantity", "revenue"], fmt)
 
 
@@ -121,7 +113,7 @@ def inventory(
     fmt: FormatOption = Format.TABLE,
 ) -> None:
     """Per product: on hand, reserved, available and stock value."""
-    rows, _ = _query(lambda conn: _reports().inventory(conn, low_stock_below, 10_000, 0))
+    rows, _ = _query(lambda conn: reports.inventory(conn, low_stock_below, 10_000, 0))
     _emit(
         rows,
         ["product_id", "name", "on_hand", "reserved", "available", "price", "stock_value"],

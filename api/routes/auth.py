@@ -16,12 +16,12 @@ from api.schemas.common import Envelope, error_responses
 from api.security import CurrentUser
 from api.state import State
 from api.tokens import issue_tokens, rotate_tokens
-from api.views.users import user_by_email, user_by_id
 from ledger.application import Ledger
 from ledger.commands import RegisterUser
 from ledger.domain import Role
 from ledger.domain.users import normalise_email
 from ledger.passwords import check_policy, hash_password, verify_password
+from reads.users import user_by_email, user_by_id
 
 router = APIRouter(prefix=f"{API_PREFIX}/auth", tags=["auth"])
 USERS = ("users",)

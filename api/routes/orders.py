@@ -38,10 +38,10 @@ from api.schemas.orders import (
 )
 from api.security import AdminUser, CurrentUser, Principal
 from api.state import State
-from api.views.orders import OrderFilter, get_order, list_orders, order_history, order_owner
 from ledger.application import Ledger
 from ledger.commands import ChangeOrderStatus, OrderItemRequest, PlaceOrder
 from ledger.domain import OrderStatus, ShippingAddress
+from reads.orders import OrderFilter, get_order, list_orders, order_history, order_owner
 
 router = APIRouter(prefix=f"{API_PREFIX}/orders", tags=["orders"])
 ORDERS = ("orders",)

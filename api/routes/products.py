@@ -36,11 +36,11 @@ from api.schemas.products import (
 )
 from api.security import AdminUser
 from api.state import State
-from api.views.products import ProductFilter, get_product, list_products
 from ledger.application import Ledger
 from ledger.commands import AdjustStock, CreateProduct, DiscontinueProduct, UpdateProduct
 from ledger.domain import parse_minor
 from ledger.domain.errors import ValidationError
+from reads.products import ProductFilter, get_product, list_products
 
 router = APIRouter(prefix=f"{API_PREFIX}/products", tags=["products"])
 PRODUCTS = ("products",)

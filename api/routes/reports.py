@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -21,24 +21,22 @@ from api.schemas.reports import (
 )
 from api.security import AdminUser
 from api.state import State
-from api.views import reports
 from ledger.domain import OrderStatus, format_minor
+from reads import reports
 
 router = APIRouter(prefix=f"{API_PREFIX}/reports", tags=["reports"])
 SalesRead = Annotated[Consistency, Depends(consistent_with("sales"))]
 InventoryRead = Annotated[Consistency, Depends(consistent_with("inventory"))]
 OrdersRead = Annotated[Consistency, Depends(consistent_with("orders"))]
-DEFAULT_DAYS = 30
 _RESPONSES = error_responses(401, 403)
 
 
 def _period(start: date | None, end: date | None) -> tuple[date, date]:
-    """[from, to] in UTC days; by default the last 30 days up to today."""
-    end = end or datetime.now(UTC).date()
-    start = start or end - timedelta(days=DEFAULT_DAYS - 1)
-    if start > end:
-        raise ApiError("VALIDATION_ERROR", "from must not be after to", {"field": "from"})
-    return start, end
+    """[from, to] in UTC days; by default the read side's default period up to today."""
+    try:
+        return reports.period(start, end)
+    except reports.PeriodError:
+        raise ApiError("VALIDATION_ERROR", "from must not be after to", {"field": "from"}) from None
 
 
 FromDate = Annotated[date | None, Query(alias="from", description="First day (UTC), inclusive")]

@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
-from enum import StrEnum
 
 from pydantic import BaseModel
 
-
-class Granularity(StrEnum):
-    DAY = "day"
-    WEEK = "week"
-    MONTH = "month"
-
-
-class TopBy(StrEnum):
-    REVENUE = "revenue"
-    QUANTITY = "quantity"
+# The report choices are the read side's (the CLI offers the same); named here for the routes.
+from reads.reports import Granularity as Granularity
+from reads.reports import TopBy as TopBy
 
 
 class SalesRowOut(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.views import Conn
+from reads import Conn
 
 
 async def user_by_email(conn: Conn, email: str) -> dict[str, Any] | None:

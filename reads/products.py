@@ -7,7 +7,7 @@ from typing import Any
 
 from psycopg import sql
 
-from api.views import Conn, like_pattern
+from reads import Conn, like_pattern
 
 _ORDER_BY = {
     "name": "name ASC, id ASC",

@@ -8,7 +8,7 @@ from typing import Any
 
 from psycopg import sql
 
-from api.views import Conn
+from reads import Conn
 
 _ORDER_COLUMNS = """
     o.*, COALESCE((
