@@ -2,18 +2,17 @@
 
 Alembic creates its tables (`ledger db upgrade`), so the library's own table creation is off.
 Every connection gets lock and statement timeouts, so a stuck transaction fails fast instead of
-freezing the writers. `GroupCommit` lets concurrent commands share one transaction."""
+freezing the writers. `Committed` is what the ledger's `save` returns: the recordings and when
+their transaction committed. (Group commit is ledger.group_commit.)"""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import psycopg
 from eventsourcing.persistence import (
-    IntegrityError,
     InterfaceError,
     OperationalError,
     Recording,
@@ -146,165 +145,10 @@ class LedgerFactory(PostgresFactory):
         self.datastore.pool.reconnect_timeout = RECONNECT_TIMEOUT_SECONDS
 
 
-# Most events one group commit writes. One `save` of about 1,300 events (some 700 kB) hung for
-# good here inside psycopg's pipeline over a Unix socket (the server waiting to read, the client
-# waiting to write); 1,000 went through. Groups stay well below that.
-MAX_GROUP_EVENTS = 300
+class Committed(list[Recording[str]]):
+    """The recordings of one transaction, and when it committed (`time.monotonic()` seconds):
+    the ledger's `save` does more after its commit (snapshots), so its caller can tell."""
 
-
-class _Ticket:
-    """One command's events waiting to be committed, and what became of them."""
-
-    __slots__ = (
-        "aggregates",
-        "command",
-        "committed_at",
-        "error",
-        "events",
-        "ids",
-        "recordings",
-    )
-
-    def __init__(
-        self, aggregates: Sequence[Any], command_id: str | None, aggregate_id: str
-    ) -> None:
-        self.aggregates = list(aggregates)
-        # Collected now, so a failed group can still save them one command at a time.
-        self.events = [e for a in self.aggregates for e in a.collect_events()]
-        self.ids = frozenset(a.id for a in self.aggregates)
-        self.command = (
-            CommandRecord(
-                command_id,
-                aggregate_id,
-                tuple(dict.fromkeys(a.id for a in self.aggregates)),
-                tuple((str(e.originator_id), int(e.originator_version)) for e in self.events),
-            )
-            if command_id and self.events
-            else None
-        )
-        self.recordings: list[Recording[str]] | None = None
-        self.error: BaseException | None = None
-        self.committed_at = 0.0
-
-    @property
-    def done(self) -> bool:
-        return self.recordings is not None or self.error is not None
-
-
-class GroupCommit:
-    """Saves the events of concurrent commands in one transaction (group commit).
-
-    The library's recorder takes the events table's EXCLUSIVE lock and commits once per
-    `save`, so concurrent writers queue on that lock and on one WAL flush each. Here the first
-    command to arrive becomes the leader: it saves every command queued so far whose aggregates
-    are disjoint from the others' in one `Application.save`, and the rest wait for it. If that
-    transaction fails on a conflict (another process changed one of the aggregates), the
-    leader saves each command on its own, so only the command that really conflicts sees an
-    IntegrityError and retries. Aggregate caching and snapshots are the library's, because
-    every aggregate still goes through `save`."""
-
-    def __init__(
-        self,
-        save: Callable[..., list[Recording[str]]],
-        max_commands: int = 64,
-        max_events: int = MAX_GROUP_EVENTS,
-        committed_at: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._save = save  # the application's `save`
-        # When the last `save` on this thread committed (monotonic seconds): `save` does more
-        # after its commit (snapshots), so the application can tell.
-        self._committed_at = committed_at
-        self._local = threading.local()
-        self._max = max_commands
-        self._max_events = max_events
-        self._cond = threading.Condition()
-        self._queue: list[_Ticket] = []
-        self._flushing = False
-
-    def save(
-        self, aggregates: Sequence[Any], command_id: str | None = None, aggregate_id: str = ""
-    ) -> list[Recording[str]]:
-        """Saves the aggregates' pending events (with other commands' when they are
-        concurrent), and the command's id row in the same transaction; raises what saving
-        them alone would have raised."""
-        ticket = _Ticket(aggregates, command_id, aggregate_id)
-        with self._cond:
-            self._queue.append(ticket)
-            while True:
-                if ticket.done:
-                    break
-                if self._flushing:
-                    self._cond.wait()
-                    continue
-                self._flushing = True
-                batch = self._take()
-                self._cond.release()
-                try:
-                    self._flush(batch)
-                finally:
-                    self._cond.acquire()
-                    self._flushing = False
-                    self._cond.notify_all()
-        if ticket.error is not None:
-            raise ticket.error
-        self._local.committed_at = ticket.committed_at
-        return ticket.recordings or []
-
-    def last_committed_at(self) -> float:
-        """When the calling thread's last successful `save` committed (monotonic seconds)."""
-        return float(getattr(self._local, "committed_at", 0.0))
-
-    def _take(self) -> list[_Ticket]:
-        """The oldest queued commands whose aggregates do not overlap (called locked)."""
-        batch: list[_Ticket] = []
-        claimed: set[str] = set()
-        events = 0
-        for ticket in self._queue:
-            if len(batch) == self._max:
-                break
-            if batch and events + len(ticket.events) > self._max_events:
-                continue
-            if claimed.isdisjoint(ticket.ids):
-                batch.append(ticket)
-                claimed |= ticket.ids
-                events += len(ticket.events)
-        taken = {id(t) for t in batch}
-        self._queue = [t for t in self._queue if id(t) not in taken]
-        return batch
-
-    def _flush(self, batch: list[_Ticket]) -> None:
-        if len(batch) > 1:
-            try:
-                recordings = self._save(*_objects(batch), commands=_commands(batch))
-            except IntegrityError:
-                pass  # someone else's write conflicts with one of them: go one by one
-            except BaseException as exc:
-                for ticket in batch:
-                    ticket.error = exc
-                return
-            else:
-                committed_at = self._committed_at()
-                by_id: dict[str, list[Recording[str]]] = {}
-                for recording in recordings:
-                    by_id.setdefault(recording.domain_event.originator_id, []).append(recording)
-                for ticket in batch:
-                    ticket.recordings = [r for i in ticket.ids for r in by_id.get(i, [])]
-                    ticket.committed_at = committed_at
-                return
-        for ticket in batch:
-            try:
-                ticket.recordings = self._save(*_objects([ticket]), commands=_commands([ticket]))
-                ticket.committed_at = self._committed_at()
-            except BaseException as exc:
-                ticket.error = exc
-
-
-def _objects(batch: Sequence[_Ticket]) -> list[Any]:
-    """The events to record, then their aggregates: their pending events are already
-    collected, but `save` still caches them and takes their snapshots."""
-    return [e for t in batch for e in t.events] + [a for t in batch for a in t.aggregates]
-
-
-def _commands(batch: Sequence[_Ticket]) -> list[CommandRecord]:
-    """The id rows of the batch's commands, committed with their events."""
-    return [t.command for t in batch if t.command is not None]
+    def __init__(self, recordings: Sequence[Recording[str]] = (), committed_at: float = 0.0):
+        super().__init__(recordings)
+        self.committed_at = committed_at or time.monotonic()

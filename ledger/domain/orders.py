@@ -4,7 +4,8 @@
     pending | confirmed | processing --cancel--> cancelled
     confirmed | processing | shipped | delivered --refund--> refunded
 
-The order decides whether a transition is allowed; the application moves the stock it implies.
+The order decides whether a transition is allowed and which stock moves it implies: each
+transition method returns them (`StockMove`s, for the application to apply to the products).
 Confirm and refund events carry the order's lines and amounts so that the sales reports can be
 projected from those events alone."""
 
@@ -18,6 +19,7 @@ from eventsourcing.domain import event
 
 from ledger.domain.base import LedgerAggregate
 from ledger.domain.errors import InvalidTransitionError, ValidationError
+from ledger.domain.stock import StockAction, StockMove
 
 
 class OrderStatus(StrEnum):
@@ -41,6 +43,19 @@ ALLOWED: dict[str, frozenset[OrderStatus]] = {
 }
 # Statuses in which the order still holds a stock reservation.
 HOLDS_RESERVATION = frozenset({S.PENDING, S.CONFIRMED, S.PROCESSING})
+# What a transition does to each line's stock, when the order held its reservation before it
+# (`held`) and when not; a transition absent here moves no stock.
+STOCK_MOVES: dict[str, tuple[StockAction | None, StockAction | None]] = {
+    "ship": (StockAction.SHIP, StockAction.SHIP),
+    "cancel": (StockAction.RELEASE, StockAction.RELEASE),
+    "refund": (StockAction.RELEASE, None),  # a refund after shipment has nothing reserved
+}
+
+
+def stock_action(transition: str, held: bool) -> StockAction | None:
+    """The stock action a transition applies to each line, if any (`STOCK_MOVES`)."""
+    if_held, if_not = STOCK_MOVES.get(transition, (None, None))
+    return if_held if held else if_not
 
 
 @dataclass(frozen=True)
@@ -135,12 +150,20 @@ class Order(LedgerAggregate):
     def holds_reservation(self) -> bool:
         return self.status in HOLDS_RESERVATION
 
-    def _check(self, transition: str) -> None:
+    def _check(self, transition: str) -> bool:
+        """Refuses a transition its status does not allow; tells whether it held stock."""
         if self.status not in ALLOWED[transition]:
             raise InvalidTransitionError(
                 f"cannot {transition} an order that is {self.status.value}",
                 {"status": self.status.value, "transition": transition},
             )
+        return self.holds_reservation
+
+    def _stock_moves(self, transition: str, held: bool) -> list[StockMove]:
+        action = stock_action(transition, held)
+        if action is None:
+            return []
+        return [StockMove(action, line.product_id, self.id, line.quantity) for line in self.lines]
 
     def _sales_lines(self) -> list[dict[str, Any]]:
         return [
@@ -148,35 +171,40 @@ class Order(LedgerAggregate):
             for i in self.items
         ]
 
-    # Commands.
+    # Commands: each checks, triggers its event and returns the stock moves it implies.
 
-    def confirm(self, payment_intent_id: str, actor: str) -> None:
-        self._check("confirm")
+    def confirm(self, payment_intent_id: str, actor: str) -> list[StockMove]:
+        held = self._check("confirm")
         self._confirmed(
             payment_intent_id=payment_intent_id,
             actor=actor,
             total=self.total,
             lines=self._sales_lines(),
         )
+        return self._stock_moves("confirm", held)
 
-    def process(self, actor: str) -> None:
-        self._check("process")
+    def process(self, actor: str) -> list[StockMove]:
+        held = self._check("process")
         self._processing_started(actor=actor)
+        return self._stock_moves("process", held)
 
-    def ship(self, carrier: str, tracking_number: str, actor: str) -> None:
-        self._check("ship")
+    def ship(self, carrier: str, tracking_number: str, actor: str) -> list[StockMove]:
+        held = self._check("ship")
         self._shipped(carrier=carrier, tracking_number=tracking_number, actor=actor)
+        return self._stock_moves("ship", held)
 
-    def deliver(self, actor: str) -> None:
-        self._check("deliver")
+    def deliver(self, actor: str) -> list[StockMove]:
+        held = self._check("deliver")
         self._delivered(actor=actor)
+        return self._stock_moves("deliver", held)
 
-    def cancel(self, reason: str, actor: str) -> None:
-        self._check("cancel")
+    def cancel(self, reason: str, actor: str) -> list[StockMove]:
+        held = self._check("cancel")
         self._cancelled(reason=reason, actor=actor, previous_status=self.status.value)
+        return self._stock_moves("cancel", held)
 
-    def refund(self, reason: str, actor: str) -> None:
-        self._check("refund")
+    def refund(self, reason: str, actor: str) -> list[StockMove]:
+        held = self._check("refund")
         self._refunded(
             reason=reason,
             actor=actor,
@@ -184,6 +212,7 @@ class Order(LedgerAggregate):
             previous_status=self.status.value,
             lines=self._sales_lines(),
         )
+        return self._stock_moves("refund", held)
 
     # Events.
 

@@ -16,6 +16,7 @@ from ledger.domain.errors import (
     ProductNotOrderableError,
     ValidationError,
 )
+from ledger.domain.stock import StockAction, StockMove
 
 
 class ProductStatus(StrEnum):
@@ -169,6 +170,15 @@ class Product(LedgerAggregate):
             on_hand=self.on_hand - quantity,
             reserved=self.reserved - quantity,
         )
+
+    def move_stock(self, move: StockMove) -> None:
+        """Carries out one of an order's stock moves on this product."""
+        if move.action is StockAction.RESERVE:
+            self.reserve(move.order_id, move.quantity)
+        elif move.action is StockAction.RELEASE:
+            self.release(move.order_id, move.quantity)
+        else:
+            self.ship(move.order_id, move.quantity)
 
     def discontinue(self) -> None:
         if self.is_active:

@@ -25,7 +25,7 @@ from ledger.commands import (
     UpdateProduct,
 )
 from ledger.domain import Product
-from ledger.eventstore import GroupCommit
+from ledger.group_commit import GroupCommit
 from ledger.settings import Settings
 from tests.faultproxy import FaultProxy
 from tests.support import SHIPPING_ADDRESS

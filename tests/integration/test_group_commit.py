@@ -12,7 +12,7 @@ from eventsourcing.persistence import IntegrityError, Recording
 from ledger.application import Ledger
 from ledger.commands import AdjustStock, CreateProduct
 from ledger.domain import Product
-from ledger.eventstore import GroupCommit
+from ledger.group_commit import GroupCommit
 
 
 def _product(ledger: Ledger, product_id: str) -> Product:

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from ledger.application import _stock_move
+from ledger.domain.orders import stock_action as _stock_move
 from ledger.domain import (
     InsufficientStockError,
     InvalidTransitionError,
