@@ -1,10 +1,10 @@
 """Grows a store to a given number of events through the ledger's own write path.
 
 Commands one at a time would take hours for a million events, so the filler drives the domain
-aggregates in memory (the same decisions `Ledger.place_order` makes) and saves a few hundred
-orders per `Ledger.save`: the events, their encoding, the table and the snapshots are exactly
-what the application writes. Orders have 2 items over the demo catalog; a share of them
-includes the hot product so that it reaches the requested number of reservations."""
+aggregates in memory (the checkout `Ledger.place_order` decides with, ledger.domain.checkout)
+and saves a few hundred orders per `Ledger.save`: the events, their encoding, the table and the
+snapshots are exactly what the application writes. Orders have 2 items over the demo catalog; a
+share of them includes the hot product so that it reaches the requested number of reservations."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ import time
 
 from bench import workload
 from ledger.application import Ledger, new_id
+from ledger.commands import OrderItemRequest
 from ledger.demo import DEMO_SIZE
-from ledger.domain import EmailClaim, Order, OrderLine, Product, Role, User
+from ledger.domain import EmailClaim, Product, Role, User, checkout
 
 # Orders per `Ledger.save`: about 330 events. Saves of some 1,300 events hung inside psycopg's
-# pipeline over a Unix socket (see ledger.eventstore.MAX_GROUP_EVENTS).
+# pipeline over a Unix socket (see ledger.group_commit.MAX_GROUP_EVENTS).
 ORDERS_PER_SAVE = 100
 EVENTS_PER_ORDER = 3  # OrderPlaced + two StockReserved
 CONFIRM_EVERY = 5  # every fifth order is confirmed: one more event
@@ -56,20 +57,17 @@ def fill(
                 batch.extend(customer)
             hot = rng.random() < hot_share
             order_id = new_id("ord")
-            lines = []
-            for product_id in workload.order_products(rng, hot):
-                product = products[product_id]
-                product.reserve(order_id, 1)
-                touched.add(product_id)
-                lines.append(OrderLine(product.id, product.name, 1, product.price))
-            order = Order.place(
+            items = [OrderItemRequest(p, 1) for p in workload.order_products(rng, hot)]
+            order, reserved = checkout(
                 order_id,
                 customer_id=customer[0].id,
-                lines=lines,
+                items=items,
+                load=products.__getitem__,
                 currency=ledger.currency,
                 shipping_address=workload.ADDRESS,
                 payment_method="card",
             )
+            touched.update(p.id for p in reserved)
             if placed % CONFIRM_EVERY == 0:
                 order.confirm(f"pi_{placed}", "bench")
             batch.append(order)

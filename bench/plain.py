@@ -14,7 +14,7 @@ from psycopg.conninfo import conninfo_to_dict
 from bench.database import BENCH_STOCK
 from ledger.commands import PlaceOrder
 from ledger.demo import demo_products
-from ledger.domain import Order, OrderLine, Product
+from ledger.domain import Product, checkout
 
 MAX_ATTEMPTS = 30
 
@@ -24,18 +24,11 @@ class PlainShop(Application[str]):
 
     def place_order(self, cmd: PlaceOrder, order_id: str) -> None:
         for _ in range(MAX_ATTEMPTS):
-            products: list[Product] = []
-            lines: list[OrderLine] = []
-            for item in cmd.items:
-                product: object = self.repository.get(item.product_id)
-                assert isinstance(product, Product)
-                product.reserve(order_id, item.quantity)
-                products.append(product)
-                lines.append(OrderLine(product.id, product.name, item.quantity, product.price))
-            order = Order.place(
+            order, products = checkout(
                 order_id,
                 customer_id=cmd.customer_id,
-                lines=lines,
+                items=cmd.items,
+                load=self._product,
                 currency="USD",
                 shipping_address=cmd.shipping_address,
                 payment_method=cmd.payment_method,
@@ -46,6 +39,11 @@ class PlainShop(Application[str]):
             except IntegrityError:
                 continue
         raise RuntimeError("too many conflicts")
+
+    def _product(self, product_id: str) -> Product:
+        product: object = self.repository.get(product_id)
+        assert isinstance(product, Product)
+        return product
 
     def seed(self) -> None:
         for cmd in demo_products():

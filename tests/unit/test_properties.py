@@ -15,7 +15,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from ledger.domain.orders import stock_action as _stock_move
 from ledger.domain import (
     InsufficientStockError,
     InvalidTransitionError,
@@ -25,6 +24,7 @@ from ledger.domain import (
     Product,
     ProductNotOrderableError,
 )
+from ledger.domain.orders import stock_action as _stock_move
 from projections.changes import Changes
 from projections.events import Event
 from projections.sales import SALES_ORDERS, SalesProjection
