@@ -12,7 +12,8 @@ import psycopg
 from projections import store
 from projections.applier import Applier
 from projections.base import Projection
-from projections.events import EVENT_COLUMNS, decode
+from projections.store import Conn
+from projections.tracking import Batch, Live, advance
 
 
 @dataclass(frozen=True)
@@ -40,22 +41,18 @@ def list_dead_letters(conn: psycopg.Connection[Any], projection: str) -> list[De
     return [DeadLetter(*row) for row in rows]
 
 
+class _Retry(Live):
+    """The projection's live position, locked (the live worker pauses meanwhile) but not
+    moved: the events read are its dead letters, taken off the table and applied again the
+    careful way (those that fail again are parked again)."""
+
+    def read(self, conn: Conn, position: int, limit: int) -> Batch:
+        return Batch(store.take_dead_letters(conn, self.name), position)
+
+
 def retry(database_url: str, projection: Projection) -> RetryResult:
     """Re-applies every parked event in store order; those that fail again (and later events
     of their aggregates) stay parked."""
     with psycopg.connect(database_url) as conn, conn.transaction():
-        store.lock_position(conn, projection.name)  # the live worker pauses meanwhile
-        positions = [
-            row[0]
-            for row in conn.execute(
-                "DELETE FROM projection_dead_letters WHERE projection = %s RETURNING position",
-                (projection.name,),
-            ).fetchall()
-        ]
-        rows = conn.execute(
-            f"SELECT {EVENT_COLUMNS} FROM ledger_events "  # noqa: S608 - constant columns  # nosec B608
-            "WHERE notification_id = ANY(%s) ORDER BY notification_id",
-            (positions,),
-        ).fetchall()
-        result = Applier(projection).apply(conn, [decode(row) for row in rows])
-    return RetryResult(applied=result.applied, still_parked=result.parked)
+        done = advance(conn, _Retry(Applier(projection)), limit=0)  # every one: no limit
+    return RetryResult(applied=done.applied, still_parked=done.parked)

@@ -13,35 +13,11 @@ import orjson
 import psycopg
 from psycopg.rows import tuple_row
 
+from projections.positions import STATUS
 from projections.registry import PROJECTIONS
 from projections.store import ADVISORY_CLASS
 
 STALLED_AFTER_SECONDS = 30.0
-
-# One row per projection: its tracking row, dead letters, whether a worker holds its
-# advisory lock in this database (pg_locks lists the whole server's), how many events it is
-# behind (capped, so a far-behind projection stays cheap to count), the state of its oldest
-# pending event (for the lag in seconds), and the head.
-_STATUS = """
-SELECT n.name, coalesce(p.position, 0), p.updated_at, p.rebuild_started_at,
-       p.rebuild_position, p.rebuild_target,
-       (SELECT count(*) FROM projection_dead_letters d WHERE d.projection = n.name),
-       EXISTS (
-           SELECT 1 FROM pg_locks l
-           WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %(cls)s::bigint::oid
-             AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-             AND l.objid = (hashtext(n.name)::bigint & 4294967295)::oid AND l.objsubid = 2
-       ),
-       (SELECT count(*) FROM (
-            SELECT 1 FROM ledger_events e
-            WHERE e.notification_id > coalesce(p.position, 0) LIMIT 10000000) behind),
-       (SELECT e.state FROM ledger_events e WHERE e.notification_id > coalesce(p.position, 0)
-        ORDER BY e.notification_id LIMIT 1),
-       (SELECT coalesce(max(notification_id), 0) FROM ledger_events)
-FROM unnest(%(names)s::text[]) WITH ORDINALITY AS n(name, ord)
-LEFT JOIN projection_positions p ON p.name = n.name
-ORDER BY n.ord
-"""
 
 
 @dataclass(frozen=True)
@@ -107,7 +83,7 @@ def read_status(
     """The named projections' status, every one's by default (synchronous: the CLI and the
     workers)."""
     with conn.cursor(row_factory=tuple_row) as cur:
-        rows = cur.execute(_STATUS, _params(names)).fetchall()
+        rows = cur.execute(STATUS, _params(names)).fetchall()
     now = datetime.now(UTC)
     return [_from_row(row, now) for row in rows]
 
@@ -115,6 +91,6 @@ def read_status(
 async def read_status_async(conn: psycopg.AsyncConnection[Any]) -> list[dict[str, Any]]:
     """Every projection's status as JSON-ready dicts (the API)."""
     async with conn.cursor(row_factory=tuple_row) as cur:
-        rows = await (await cur.execute(_STATUS, _params())).fetchall()
+        rows = await (await cur.execute(STATUS, _params())).fetchall()
     now = datetime.now(UTC)
     return [_from_row(row, now).as_dict() for row in rows]

@@ -1,4 +1,5 @@
-"""The SQL the projectors run against the event store and their tracking tables."""
+"""The SQL the projectors run against the event store and the dead-letter table, their
+notification channels and their advisory locks (the positions: projections.positions)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Collection
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from projections.events import EVENT_COLUMNS, Event, decode
 
@@ -17,6 +19,12 @@ EVENTS_CHANNEL = "ledger_events"
 ADVISORY_CLASS = 7_355_608
 
 Conn = psycopg.Connection[Any]
+
+_TAKE_DEAD_LETTERS = sql.SQL(
+    "WITH taken AS (DELETE FROM projection_dead_letters WHERE projection = %s "
+    "RETURNING position) SELECT {columns} FROM ledger_events "
+    "WHERE notification_id IN (SELECT position FROM taken) ORDER BY notification_id"
+).format(columns=sql.SQL(EVENT_COLUMNS))
 
 
 def read_events(
@@ -57,44 +65,10 @@ def count_events(conn: Conn, after: int, upto: int) -> int:
     return int(row[0]) if row else 0
 
 
-def read_event(conn: Conn, position: int) -> Event | None:
-    row = conn.execute(
-        f"SELECT {EVENT_COLUMNS} FROM ledger_events WHERE notification_id = %s",  # noqa: S608  # nosec B608
-        (position,),
-    ).fetchone()
-    return decode(row) if row else None
-
-
 def head(conn: Conn) -> int:
     """The store's last position (0 when empty)."""
     row = conn.execute("SELECT coalesce(max(notification_id), 0) FROM ledger_events").fetchone()
     return int(row[0]) if row else 0
-
-
-def lock_position(conn: Conn, name: str) -> int:
-    """Locks the projection's tracking row for this transaction and returns its position.
-
-    Every writer of a projection takes this lock first, so a live worker, a retry of dead
-    letters and a rebuild's swap never apply the same events twice."""
-    conn.execute(
-        "INSERT INTO projection_positions (name) VALUES (%s) ON CONFLICT (name) DO NOTHING",
-        (name,),
-    )
-    row = conn.execute(
-        "SELECT position FROM projection_positions WHERE name = %s FOR UPDATE", (name,)
-    ).fetchone()
-    if row is None:  # pragma: no cover - inserted just above
-        raise RuntimeError(f"projection {name} has no tracking row")
-    return int(row[0])
-
-
-def save_position(conn: Conn, name: str, position: int) -> None:
-    """Records the new position and tells listeners (delivered when the transaction commits)."""
-    conn.execute(
-        "UPDATE projection_positions SET position = %s, updated_at = now() WHERE name = %s",
-        (position, name),
-    )
-    conn.execute("SELECT pg_notify(%s, %s)", (PROGRESS_CHANNEL, f"{name}:{position}"))
 
 
 def parked_aggregates(conn: Conn, projection: str) -> set[str]:
@@ -112,6 +86,25 @@ def park(conn: Conn, projection: str, event: Event, error: str) -> None:
         "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (projection, position) "
         "DO UPDATE SET error = EXCLUDED.error, parked_at = now()",
         (projection, event.position, event.originator_id, event.version, event.name, error[:2000]),
+    )
+
+
+def take_dead_letters(conn: Conn, projection: str) -> list[Event]:
+    """Removes the projection's dead letters and returns their events, in store order."""
+    rows = conn.execute(_TAKE_DEAD_LETTERS, (projection,)).fetchall()
+    return [decode(row) for row in rows]
+
+
+def drop_dead_letters(conn: Conn, projection: str) -> None:
+    conn.execute("DELETE FROM projection_dead_letters WHERE projection = %s", (projection,))
+
+
+def move_dead_letters(conn: Conn, source: str, target: str) -> None:
+    """`source`'s dead letters replace `target`'s (a rebuild's swap: the shadow's)."""
+    drop_dead_letters(conn, target)
+    conn.execute(
+        "UPDATE projection_dead_letters SET projection = %s WHERE projection = %s",
+        (target, source),
     )
 
 

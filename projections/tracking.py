@@ -1,42 +1,29 @@
-"""One step of a projection: lock its position, read the next events, apply, record, commit.
+"""The tracking protocol, in one place: lock the position, read the events after it, apply
+them, save the position reached (with its notification), all in one transaction, so a
+projection's rows and its position commit together or not at all.
+
+`advance` runs one such step for a `Tracked`: the live projection (`step` below, the fast way
+and the careful way), the retry of dead letters (projections.dead_letters) and a rebuild's
+catch-up of its shadow tables (projections.rebuild) each say how they lock, read, apply and
+save; none writes the sequence again.
 
 The live path sends a step as two round trips (psycopg pipeline mode): BEGIN plus one
 statement that locks the position row, reads the events after it and counts the projection's
 dead letters; then the projection's writes, the position update with its notification, and
 COMMIT. If any of those writes fails, the step is rolled back and done again the careful way
-(`_careful_step`: one event at a time under savepoints, parking what cannot be applied)."""
+(one event at a time under savepoints, parking what cannot be applied)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import psycopg
-from psycopg import sql
 
-from projections import store
-from projections.applier import Applier
-from projections.events import EVENT_COLUMNS, decode
+from projections import positions, store
+from projections.applier import Applied, Applier
+from projections.events import Event
 from projections.store import Conn
-
-# The position row locked (FOR UPDATE: every writer of a projection takes that lock first),
-# the dead letters counted, and the events after the position, in one statement. Its rows
-# are (position, dead letters, *EVENT_COLUMNS); with no event after the position, one row
-# whose event columns are NULL. READ COMMITTED: if the lock had to wait, the position is the
-# newest one and the events come from the statement's snapshot, a prefix of the store (its
-# appends are serialised), so nothing is skipped or read twice.
-_LOCK_AND_READ = sql.SQL(
-    "WITH p AS (SELECT position FROM projection_positions WHERE name = %(name)s FOR UPDATE) "
-    "SELECT p.position, "
-    "(SELECT count(*) FROM projection_dead_letters WHERE projection = %(dead)s), {columns} "
-    "FROM p LEFT JOIN LATERAL (SELECT {columns} FROM ledger_events "
-    "WHERE notification_id > p.position ORDER BY notification_id LIMIT %(limit)s) e ON true "
-    "ORDER BY e.notification_id"
-).format(columns=sql.SQL(EVENT_COLUMNS))
-# The new position and its notification (delivered when the transaction commits), in one.
-_SAVE_POSITION = (
-    "UPDATE projection_positions SET position = %(position)s, updated_at = now() "
-    "WHERE name = %(name)s RETURNING pg_notify(%(channel)s, %(payload)s)"
-)
 
 
 @dataclass(frozen=True)
@@ -47,61 +34,106 @@ class Step:
     position: int
 
 
+@dataclass(frozen=True)
+class Batch:
+    """The events a step read, and the position the step reaches once they are applied."""
+
+    events: list[Event]
+    position: int
+
+    @classmethod
+    def after(cls, position: int, events: list[Event]) -> Batch:
+        """Events read in order after `position`: the step reaches the last one's."""
+        return cls(events, events[-1].position if events else position)
+
+
+class Tracked(Protocol):
+    """What one step of a projection locks, reads, applies and saves."""
+
+    def lock(self, conn: Conn) -> int:
+        """Locks the position for the transaction (every writer takes it first); returns it."""
+        ...
+
+    def read(self, conn: Conn, position: int, limit: int) -> Batch: ...
+
+    def apply(self, conn: Conn, events: list[Event]) -> Applied: ...
+
+    def save(self, conn: Conn, position: int) -> None: ...
+
+
+def advance(conn: Conn, tracked: Tracked, limit: int) -> Step:
+    """One step, inside the caller's transaction: locks the position, reads up to `limit`
+    events after it, applies them and saves the position reached (when it moved)."""
+    position = tracked.lock(conn)
+    batch = tracked.read(conn, position, limit)
+    result = tracked.apply(conn, batch.events) if batch.events else Applied()
+    if batch.position != position:
+        tracked.save(conn, batch.position)
+    return Step(len(batch.events), result.applied, result.parked, batch.position)
+
+
+class Live:
+    """A projection's live tables and position, the careful way: the batch's writes under a
+    savepoint, replayed one event at a time if they fail, parking what cannot be applied."""
+
+    def __init__(self, applier: Applier) -> None:
+        self.applier = applier
+        self.name = applier.projection.name
+
+    def lock(self, conn: Conn) -> int:
+        return positions.lock(conn, self.name)
+
+    def read(self, conn: Conn, position: int, limit: int) -> Batch:
+        return Batch.after(position, store.read_events(conn, position, limit))
+
+    def apply(self, conn: Conn, events: list[Event]) -> Applied:
+        return self.applier.apply(conn, events)
+
+    def save(self, conn: Conn, position: int) -> None:
+        positions.save(conn, self.name, position)
+
+
 class _NoPositionRowError(Exception):
     """The fast path cannot do this step (no position row yet)."""
+
+
+class _Pipelined(Live):
+    """The fast way: the lock and the read in one statement, the writes without a savepoint
+    (a failing one raises, and the caller rolls the step back)."""
+
+    def __init__(self, applier: Applier, limit: int) -> None:
+        super().__init__(applier)
+        self.limit = limit
+        self.events: list[Event] = []
+        self.parked: set[str] | None = None
+
+    def lock(self, conn: Conn) -> int:
+        locked = positions.lock_and_read(conn, self.name, self.applier.dead_letter_name, self.limit)
+        if locked is None:
+            raise _NoPositionRowError
+        position, dead_letters, self.events = locked
+        # Without dead letters nothing is parked behind one: no need to ask which.
+        self.parked = None if dead_letters else set()
+        return position
+
+    def read(self, conn: Conn, position: int, limit: int) -> Batch:
+        return Batch.after(position, self.events)
+
+    def apply(self, conn: Conn, events: list[Event]) -> Applied:
+        return self.applier.apply(conn, events, parked=self.parked, savepoint=False)
 
 
 def step(conn: Conn, applier: Applier, batch_size: int) -> Step:
     """Applies up to `batch_size` events after the projection's position, exactly once: the
     rows and the new position commit together, or neither does."""
     try:
-        return _fast_step(conn, applier, batch_size)
+        with conn.pipeline(), conn.transaction():
+            return advance(conn, _Pipelined(applier, batch_size), batch_size)
     except _NoPositionRowError:
         pass
     except psycopg.DatabaseError as exc:
         if isinstance(exc, psycopg.OperationalError):
             raise  # the connection is gone: the worker reconnects
         # A write failed (a poison event): nothing of the step committed.
-    return _careful_step(conn, applier, batch_size)
-
-
-def _fast_step(conn: Conn, applier: Applier, batch_size: int) -> Step:
-    name = applier.projection.name
-    with conn.pipeline(), conn.transaction():
-        rows = conn.execute(
-            _LOCK_AND_READ,
-            {"name": name, "dead": applier.dead_letter_name, "limit": batch_size},
-        ).fetchall()
-        if not rows:
-            raise _NoPositionRowError
-        position, dead_letters = rows[0][0], rows[0][1]
-        if rows[0][2] is None:
-            return Step(0, 0, 0, position)
-        events = [decode(row[2:]) for row in rows]
-        # Without dead letters nothing is parked behind one: no need to ask which.
-        parked: set[str] | None = None if dead_letters else set()
-        result = applier.apply(conn, events, parked=parked, savepoint=False)
-        position = events[-1].position
-        conn.execute(
-            _SAVE_POSITION,
-            {
-                "position": position,
-                "name": name,
-                "channel": store.PROGRESS_CHANNEL,
-                "payload": f"{name}:{position}",
-            },
-        )
-    return Step(len(events), result.applied, result.parked, position)
-
-
-def _careful_step(conn: Conn, applier: Applier, batch_size: int) -> Step:
-    name = applier.projection.name
     with conn.transaction():
-        position = store.lock_position(conn, name)
-        events = store.read_events(conn, position, batch_size)
-        if not events:
-            return Step(0, 0, 0, position)
-        result = applier.apply(conn, events)
-        position = events[-1].position
-        store.save_position(conn, name, position)
-    return Step(len(events), result.applied, result.parked, position)
+        return advance(conn, Live(applier), batch_size)

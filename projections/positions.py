@@ -1,0 +1,149 @@
+"""Every statement on `projection_positions`: each projection's position (locked by every
+writer of the projection, saved with its notification), its rebuild's progress columns and its
+generation. The tracking protocol (projections.tracking), the rebuild (projections.rebuild,
+projections.swap) and the status (projections.status) run these and write no SQL of their own
+on the table."""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+from projections.events import EVENT_COLUMNS, Event, decode
+from projections.store import PROGRESS_CHANNEL, Conn
+
+# The position row locked (FOR UPDATE: every writer of a projection takes that lock first),
+# the dead letters counted, and the events after the position, in one statement. Its rows
+# are (position, dead letters, *EVENT_COLUMNS); with no event after the position, one row
+# whose event columns are NULL. READ COMMITTED: if the lock had to wait, the position is the
+# newest one and the events come from the statement's snapshot, a prefix of the store (its
+# appends are serialised), so nothing is skipped or read twice.
+_LOCK_AND_READ = sql.SQL(
+    "WITH p AS (SELECT position FROM projection_positions WHERE name = %(name)s FOR UPDATE) "
+    "SELECT p.position, "
+    "(SELECT count(*) FROM projection_dead_letters WHERE projection = %(dead)s), {columns} "
+    "FROM p LEFT JOIN LATERAL (SELECT {columns} FROM ledger_events "
+    "WHERE notification_id > p.position ORDER BY notification_id LIMIT %(limit)s) e ON true "
+    "ORDER BY e.notification_id"
+).format(columns=sql.SQL(EVENT_COLUMNS))
+# The new position and its notification (delivered when the transaction commits), in one.
+_SAVE = (
+    "UPDATE projection_positions SET position = %(position)s, updated_at = now() "
+    "WHERE name = %(name)s RETURNING pg_notify(%(channel)s, %(payload)s)"
+)
+_NO_REBUILD = "rebuild_started_at = NULL, rebuild_position = NULL, rebuild_target = NULL"
+
+# One row per projection: its tracking row, dead letters, whether a worker holds its
+# advisory lock in this database (pg_locks lists the whole server's), how many events it is
+# behind (capped, so a far-behind projection stays cheap to count), the state of its oldest
+# pending event (for the lag in seconds), and the head. Parameters: cls (the workers'
+# advisory-lock class), names.
+STATUS = """
+SELECT n.name, coalesce(p.position, 0), p.updated_at, p.rebuild_started_at,
+       p.rebuild_position, p.rebuild_target,
+       (SELECT count(*) FROM projection_dead_letters d WHERE d.projection = n.name),
+       EXISTS (
+           SELECT 1 FROM pg_locks l
+           WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %(cls)s::bigint::oid
+             AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+             AND l.objid = (hashtext(n.name)::bigint & 4294967295)::oid AND l.objsubid = 2
+       ),
+       (SELECT count(*) FROM (
+            SELECT 1 FROM ledger_events e
+            WHERE e.notification_id > coalesce(p.position, 0) LIMIT 10000000) behind),
+       (SELECT e.state FROM ledger_events e WHERE e.notification_id > coalesce(p.position, 0)
+        ORDER BY e.notification_id LIMIT 1),
+       (SELECT coalesce(max(notification_id), 0) FROM ledger_events)
+FROM unnest(%(names)s::text[]) WITH ORDINALITY AS n(name, ord)
+LEFT JOIN projection_positions p ON p.name = n.name
+ORDER BY n.ord
+"""
+
+
+def lock(conn: Conn, name: str) -> int:
+    """Locks the projection's tracking row (creating it) for this transaction and returns its
+    position.
+
+    Every writer of a projection takes this lock first, so a live worker, a retry of dead
+    letters and a rebuild's swap never apply the same events twice."""
+    conn.execute(
+        "INSERT INTO projection_positions (name) VALUES (%s) ON CONFLICT (name) DO NOTHING",
+        (name,),
+    )
+    row = conn.execute(
+        "SELECT position FROM projection_positions WHERE name = %s FOR UPDATE", (name,)
+    ).fetchone()
+    if row is None:  # pragma: no cover - inserted just above
+        raise RuntimeError(f"projection {name} has no tracking row")
+    return int(row[0])
+
+
+def lock_and_read(
+    conn: Conn, name: str, dead_letter_name: str, limit: int
+) -> tuple[int, int, list[Event]] | None:
+    """`lock` and the first `limit` events after the position in one statement (one round
+    trip; it never creates the row): the position, how many dead letters `dead_letter_name`
+    has, and the events. None when the projection has no tracking row yet."""
+    rows = conn.execute(
+        _LOCK_AND_READ, {"name": name, "dead": dead_letter_name, "limit": limit}
+    ).fetchall()
+    if not rows:
+        return None
+    position, dead_letters = int(rows[0][0]), int(rows[0][1])
+    if rows[0][2] is None:
+        return position, dead_letters, []
+    return position, dead_letters, [decode(row[2:]) for row in rows]
+
+
+def save(conn: Conn, name: str, position: int) -> None:
+    """Records the new position (of a row locked already) and tells listeners on
+    PROGRESS_CHANNEL, '<projection>:<position>' (delivered when the transaction commits)."""
+    conn.execute(
+        _SAVE,
+        {
+            "position": position,
+            "name": name,
+            "channel": PROGRESS_CHANNEL,
+            "payload": f"{name}:{position}",
+        },
+    )
+
+
+def start_rebuild(conn: Conn, name: str) -> None:
+    """Marks the projection as rebuilding, from 0 towards the store's head."""
+    conn.execute(
+        "UPDATE projection_positions SET rebuild_started_at = now(), rebuild_position = 0, "
+        "rebuild_target = (SELECT coalesce(max(notification_id), 0) FROM ledger_events) "
+        "WHERE name = %s",
+        (name,),
+    )
+
+
+def record_rebuild(conn: Conn, name: str, position: int, target: int) -> None:
+    """The rebuild's progress: the position its shadow tables reached, and the head."""
+    conn.execute(
+        "UPDATE projection_positions SET rebuild_position = %s, rebuild_target = %s "
+        "WHERE name = %s",
+        (position, target, name),
+    )
+
+
+def clear_rebuild(conn: Conn, name: str) -> None:
+    """The projection is no longer rebuilding (a rebuild that did not finish)."""
+    conn.execute(
+        f"UPDATE projection_positions SET {_NO_REBUILD} WHERE name = %s",  # noqa: S608 - constant  # nosec B608
+        (name,),
+    )
+
+
+def finish_rebuild(conn: Conn, name: str, position: int) -> None:
+    """The swap's record (of a row locked already): no longer rebuilding, a new generation,
+    and the rebuilt tables' position, saved with its notification.
+
+    A new generation: caches keyed by it drop what they read from the replaced tables, even
+    when the position stays the same."""
+    conn.execute(
+        f"UPDATE projection_positions SET {_NO_REBUILD}, generation = generation + 1 "  # noqa: S608 - constant  # nosec B608
+        "WHERE name = %s",
+        (name,),
+    )
+    save(conn, name, position)
