@@ -12,7 +12,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import DictRow
 from psycopg_pool import AsyncConnectionPool
 
-from api.idempotency import purge_expired_keys
+from api.idempotency_store import purge_expired_keys
 from api.tokens import purge_expired_tokens
 from ledger import command_log
 from ledger.logs import get_logger

@@ -18,7 +18,10 @@ command committed releases the claim, so the retry runs it.
 
 The request is identified by an HMAC with the server's secret over the method, the path and
 the canonical JSON of the body (re-indenting is the same request) with secret fields removed:
-the table holds nothing from which a password or token can be recovered."""
+the table holds nothing from which a password or token can be recovered.
+
+A route takes the `Idempotent` dependency (or `Commands.write_once`, which uses it) and awaits
+`once(scope, execute)`; the table's statements are api.idempotency_store's."""
 
 from __future__ import annotations
 
@@ -32,19 +35,19 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import orjson
 import structlog
-from fastapi import Request, Response
-from psycopg import AsyncConnection
-from psycopg.rows import DictRow
-from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
+from fastapi import Depends, Request, Response
 
+from api import idempotency_store as store
 from api.errors import ApiError, render
+from api.responses import accepted
+from api.state import ApiState, State
 from ledger.commands import CommandResult
 from ledger.domain.errors import DomainError
+from reads import ReadPool
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -54,7 +57,6 @@ REPLAY_WAIT_SECONDS = 15.0
 # A claim lapses this long after its last renewal. It is renewed every LEASE_SECONDS / 3
 # while the request runs, so only a dead (or wedged) process lets it lapse.
 LEASE_SECONDS = 30.0
-KEEP_HOURS = 24
 _POLL_SECONDS = 0.05
 _KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 # Headers that are part of the first response and must come back with it.
@@ -63,40 +65,6 @@ _KEPT_HEADERS = ("x-ledger-position", "x-ledger-stale", "location", "content-typ
 SECRET_FIELDS = frozenset({"password", "new_password", "current_password", "refresh_token"})
 
 log = structlog.get_logger(__name__)
-
-_CLAIM = """
-INSERT INTO idempotency_keys (scope, key, request_hash, lease_until)
-VALUES (%(scope)s, %(key)s, %(hash)s, now() + make_interval(secs => %(lease)s))
-ON CONFLICT (scope, key) DO UPDATE
-    SET request_hash = EXCLUDED.request_hash, completed_at = NULL, status_code = NULL,
-        body = NULL, headers = NULL, lease_until = EXCLUDED.lease_until,
-        -- An expired key is a new request (a new command id); a lapsed lease is the same one.
-        created_at = CASE WHEN idempotency_keys.created_at < now() - interval '24 hours'
-                          THEN now() ELSE idempotency_keys.created_at END
-    WHERE idempotency_keys.created_at < now() - interval '24 hours'
-       OR (idempotency_keys.completed_at IS NULL AND idempotency_keys.lease_until < now()
-           AND idempotency_keys.request_hash = EXCLUDED.request_hash)
-RETURNING created_at
-"""
-_SELECT = """
-SELECT request_hash, status_code, body, headers FROM idempotency_keys
-WHERE scope = %s AND key = %s AND created_at >= now() - interval '24 hours'
-"""
-_RENEW = """
-UPDATE idempotency_keys SET lease_until = now() + make_interval(secs => %s)
-WHERE scope = %s AND key = %s AND completed_at IS NULL
-"""
-_COMPLETE = """
-UPDATE idempotency_keys SET completed_at = now(), status_code = %s, body = %s, headers = %s
-WHERE scope = %s AND key = %s
-"""
-_RELEASE = "DELETE FROM idempotency_keys WHERE scope = %s AND key = %s AND completed_at IS NULL"
-_PURGE = """
-DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => %s)
-AND (completed_at IS NOT NULL OR lease_until IS NULL OR lease_until < now())
-"""
-
-Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
 
 
 @dataclass
@@ -169,52 +137,62 @@ def _mac(secret: str, *parts: bytes) -> str:
     return mac.hexdigest()
 
 
-async def idempotent(
-    request: Request,
-    pool: Pool,
-    scope: str,
-    currency: str,
-    execute: Callable[[], Awaitable[Response]],
-) -> Response:
-    """Runs `execute` once per (scope, Idempotency-Key); without the header, just runs it.
-    Either way a command that committed is answered as accepted, never as failed."""
-    key = request.headers.get(HEADER)
-    if key is None:
-        return await _attempt(execute, currency, Attempt())
-    if not _KEY.match(key):
-        raise ApiError("VALIDATION_ERROR", f"{HEADER} must be 1 to 200 visible ASCII characters")
-    secret = request.app.state.api.settings.secret_key
-    digest = request_hash(secret, request.method, request.url.path, await request.body())
+class Idempotency:
+    """A command route's Idempotency-Key (a FastAPI dependency): `await once(scope, execute)`
+    runs `execute` once per (scope, key); without the header it just runs it. Either way a
+    command that committed is answered as accepted, never as failed."""
 
-    deadline = time.monotonic() + REPLAY_WAIT_SECONDS
-    while (claimed_at := await _claim(pool, scope, key, digest)) is None:
-        stored = await _stored(pool, scope, key, digest)
-        if stored is not None:
-            return stored
-        if time.monotonic() >= deadline:
-            raise ApiError("CONFLICT", "a request with this key is still being processed")
-        await asyncio.sleep(_POLL_SECONDS)
+    def __init__(self, request: Request, state: ApiState) -> None:
+        self._request = request
+        self._pool = state.pool
+        self._secret = state.settings.secret_key
+        self._currency = state.settings.ledger_currency
 
-    attempt = Attempt(command_id(secret, scope, key, claimed_at))
-    renewing = asyncio.create_task(_renew(pool, scope, key), name="idempotency-lease")
-    try:
-        response = await _attempt(
-            execute, currency, attempt, on_uncommitted=_release(pool, scope, key)
-        )
-    finally:
-        renewing.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await renewing
-    if response.status_code >= 500:
-        # Only a failure before the commit gets here (see _attempt): let a retry run it.
-        await _release(pool, scope, key)()
+    async def __call__(self, scope: str, execute: Callable[[], Awaitable[Response]]) -> Response:
+        request, pool, currency = self._request, self._pool, self._currency
+        key = request.headers.get(HEADER)
+        if key is None:
+            return await _attempt(execute, currency, Attempt())
+        if not _KEY.match(key):
+            raise ApiError(
+                "VALIDATION_ERROR", f"{HEADER} must be 1 to 200 visible ASCII characters"
+            )
+        digest = request_hash(self._secret, request.method, request.url.path, await request.body())
+
+        deadline = time.monotonic() + REPLAY_WAIT_SECONDS
+        while (claimed_at := await store.claim(pool, scope, key, digest, LEASE_SECONDS)) is None:
+            replay = await _stored(pool, scope, key, digest)
+            if replay is not None:
+                return replay
+            if time.monotonic() >= deadline:
+                raise ApiError("CONFLICT", "a request with this key is still being processed")
+            await asyncio.sleep(_POLL_SECONDS)
+
+        attempt = Attempt(command_id(self._secret, scope, key, claimed_at))
+        renewing = asyncio.create_task(_renew(pool, scope, key), name="idempotency-lease")
+        try:
+            response = await _attempt(
+                execute, currency, attempt, on_uncommitted=_release(pool, scope, key)
+            )
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
+        if response.status_code >= 500:
+            # Only a failure before the commit gets here (see _attempt): let a retry run it.
+            await _release(pool, scope, key)()
+            return response
+        headers = {k: v for k, v in response.headers.items() if k.lower() in _KEPT_HEADERS}
+        await store.complete(pool, scope, key, response.status_code, bytes(response.body), headers)
         return response
-    headers = {k: v for k, v in response.headers.items() if k.lower() in _KEPT_HEADERS}
-    async with pool.connection() as conn:
-        await conn.execute(
-            _COMPLETE, (response.status_code, bytes(response.body), Jsonb(headers), scope, key)
-        )
-    return response
+
+
+async def idempotency(request: Request, state: State) -> Idempotency:
+    # async: FastAPI runs a class or plain `def` dependency in a worker thread.
+    return Idempotency(request, state)
+
+
+Idempotent = Annotated[Idempotency, Depends(idempotency)]
 
 
 async def _attempt(
@@ -225,9 +203,6 @@ async def _attempt(
 ) -> Response:
     """`execute`'s response; once the command returned a result, a failure after it (or a 5xx
     it rendered) becomes 202 accepted, the answer the client can act on."""
-    # Imported here: api.commands imports this module (for record_result).
-    from api.commands import accepted
-
     token = _ATTEMPT.set(attempt)
     try:
         try:
@@ -248,39 +223,28 @@ async def _attempt(
     return response
 
 
-async def _claim(pool: Pool, scope: str, key: str, digest: str) -> datetime | None:
-    """When the key was first claimed, if this request now holds it; None if another does."""
-    params = {"scope": scope, "key": key, "hash": digest, "lease": LEASE_SECONDS}
-    async with pool.connection() as conn:
-        row = await (await conn.execute(_CLAIM, params)).fetchone()
-    return None if row is None else row["created_at"]
-
-
-async def _renew(pool: Pool, scope: str, key: str) -> None:
+async def _renew(pool: ReadPool, scope: str, key: str) -> None:
     while True:
         await asyncio.sleep(LEASE_SECONDS / 3)
         try:
-            async with pool.connection() as conn:
-                await conn.execute(_RENEW, (LEASE_SECONDS, scope, key))
+            await store.renew(pool, scope, key, LEASE_SECONDS)
         except Exception:  # a missed renewal only shortens the lease
             log.warning("idempotency lease renewal failed", scope=scope)
 
 
-def _release(pool: Pool, scope: str, key: str) -> Callable[[], Awaitable[None]]:
+def _release(pool: ReadPool, scope: str, key: str) -> Callable[[], Awaitable[None]]:
     async def release() -> None:
         try:
-            async with pool.connection() as conn:
-                await conn.execute(_RELEASE, (scope, key))
+            await store.release(pool, scope, key)
         except Exception:  # the lease lapses on its own; keep the first error
             log.warning("idempotency claim release failed; its lease will lapse", scope=scope)
 
     return release
 
 
-async def _stored(pool: Pool, scope: str, key: str, digest: str) -> Response | None:
+async def _stored(pool: ReadPool, scope: str, key: str, digest: str) -> Response | None:
     """The stored response of the key, or None while its command runs (or was released)."""
-    async with pool.connection() as conn:
-        row = await (await conn.execute(_SELECT, (scope, key))).fetchone()
+    row = await store.stored(pool, scope, key)
     if row is None:
         return None
     if not hmac.compare_digest(row["request_hash"], digest):
@@ -302,9 +266,3 @@ def _stored_response(row: dict[str, Any]) -> Response:
         headers=headers,
         media_type=media_type,
     )
-
-
-async def purge_expired_keys(conn: AsyncConnection[DictRow]) -> int:
-    """Deletes keys older than KEEP_HOURS that no request holds; returns how many."""
-    cursor = await conn.execute(_PURGE, (KEEP_HOURS,))
-    return cursor.rowcount

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from api.commands import CommandsDep, Consistency, consistent_with, respond
+from api.consistency import Consistency, consistent_with
 from api.errors import ApiError
-from api.idempotency import idempotent
+from api.idempotency import Idempotent
+from api.responses import respond
 from api.routes import API_PREFIX
 from api.schemas.auth import LoginIn, RefreshIn, RegisteredOut, RegisterIn, TokensOut, UserOut
 from api.schemas.common import Envelope, error_responses
 from api.security import CurrentUser
 from api.state import State
 from api.tokens import issue_tokens, rotate_tokens
+from api.writes import Commands, CommandsDep
 from ledger.application import Ledger
 from ledger.commands import RegisterUser
 from ledger.domain import Role
@@ -39,33 +42,34 @@ def client_address(request: Request) -> str:
     responses=error_responses(409, 413, 429),
 )
 async def register(
-    body: RegisterIn, request: Request, state: State, commands: CommandsDep
+    body: RegisterIn, request: Request, state: State, commands: CommandsDep, once: Idempotent
 ) -> Response:
     """Create a customer account."""
     await state.limiter.hit(
         "auth-address", client_address(request), state.settings.auth_address_rate
     )
     check_policy(body.password)
-
-    async def execute() -> Response:
-        password_hash = await asyncio.get_running_loop().run_in_executor(
-            state.hashing, hash_password, body.password
-        )
-        command = RegisterUser(name=body.name, email=body.email, password_hash=password_hash)
-        result = await commands.run(Ledger.register_user, command)
-        settled = await commands.settle(result, USERS)
-        user = RegisteredOut(
-            id=result.aggregate_id,
-            name=body.name,
-            email=normalise_email(body.email),
-            role=Role.CUSTOMER.value,
-        )
-        return respond(
-            Envelope(message="User registered successfully", data=user), 201, settled.headers
-        )
-
     scope = f"addr:{client_address(request)}"
-    return await idempotent(request, state.pool, scope, state.settings.ledger_currency, execute)
+    return await once(scope, partial(_register, body, state, commands))
+
+
+async def _register(body: RegisterIn, state: State, commands: Commands) -> Response:
+    """Registers the user (the password hashed once the Idempotency-Key is claimed)."""
+    password_hash = await asyncio.get_running_loop().run_in_executor(
+        state.hashing, hash_password, body.password
+    )
+    command = RegisterUser(name=body.name, email=body.email, password_hash=password_hash)
+    result = await commands.run(Ledger.register_user, command)
+    settled = await commands.settle(result, USERS)
+    user = RegisteredOut(
+        id=result.aggregate_id,
+        name=body.name,
+        email=normalise_email(body.email),
+        role=Role.CUSTOMER.value,
+    )
+    return respond(
+        Envelope(message="User registered successfully", data=user), 201, settled.headers
+    )
 
 
 @router.post("/login", response_model=Envelope[TokensOut], responses=error_responses(401, 413, 429))

@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
-from api.commands import respond
+from api.responses import respond
 from api.routes import API_PREFIX
 from api.schemas.common import Envelope, ErrorEnvelope, error_responses
 from api.security import AdminUser

@@ -1,27 +1,27 @@
-"""/orders: placing orders, reading them, and their lifecycle."""
+"""/orders: placing orders, reading them, and their lifecycle.
+
+The lifecycle routes (confirm, process, ship, deliver, cancel, refund) are one table,
+TRANSITIONS: a new transition is a row there (and its body model, if it takes a new one)."""
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
-from api.commands import (
-    CommandsDep,
-    Consistency,
-    Settled,
-    consistent_with,
-    read_back,
-    respond,
-)
+from api.consistency import Consistency, consistent_with
 from api.errors import ApiError
-from api.idempotency import idempotent
+from api.responses import respond
 from api.routes import API_PREFIX
 from api.routes.products import to_minor
 from api.schemas.common import (
     Envelope,
     ListEnvelope,
+    Model,
     PageMeta,
     Text,
     command_responses,
@@ -38,6 +38,7 @@ from api.schemas.orders import (
 )
 from api.security import AdminUser, CurrentUser, Principal
 from api.state import State
+from api.writes import CommandsDep, ReadBack
 from ledger.application import Ledger
 from ledger.commands import ChangeOrderStatus, OrderItemRequest, PlaceOrder
 from ledger.domain import OrderStatus, ShippingAddress
@@ -45,24 +46,17 @@ from reads.orders import OrderFilter, get_order, list_orders, order_history, ord
 
 router = APIRouter(prefix=f"{API_PREFIX}/orders", tags=["orders"])
 ORDERS = ("orders",)
+# An order command answers with the order as the `orders` projection shows it.
+ORDER = ReadBack(ORDERS, get_order, OrderOut.from_row)
 OrdersRead = Annotated[Consistency, Depends(consistent_with(*ORDERS))]
 OrderId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_:.-]+$")]
 _COMMAND_RESPONSES = command_responses(401, 403, 404, 409, 413)
 
 
-async def _order_response(
-    state: State, settled: Settled, message: str, status_code: int = 200
-) -> Response:
-    """The order as the projection shows it once the command is visible there."""
-    return await read_back(state, settled, message, get_order, OrderOut.from_row, status_code)
-
-
 @router.post("", status_code=201, response_model=Envelope[OrderOut], responses=_COMMAND_RESPONSES)
-async def place_order(
-    body: PlaceOrderIn, request: Request, user: CurrentUser, state: State, commands: CommandsDep
-) -> Response:
+async def place_order(body: PlaceOrderIn, user: CurrentUser, commands: CommandsDep) -> Response:
     """Place an order: prices come from the catalog and stock is reserved; status pending."""
-    currency = state.settings.ledger_currency
+    currency = commands.state.settings.ledger_currency
     address = body.shipping_address
     command = PlaceOrder(
         customer_id=user.user_id,
@@ -89,13 +83,9 @@ async def place_order(
         ),
         payment_method=body.payment_method,
     )
-
-    async def execute() -> Response:
-        result = await commands.run(Ledger.place_order, command)
-        settled = await commands.settle(result, ORDERS)
-        return await _order_response(state, settled, "Order placed", 201)
-
-    return await idempotent(request, state.pool, user.user_id, currency, execute)
+    return await commands.write_once(
+        user.user_id, Ledger.place_order, command, ORDER, "Order placed", 201
+    )
 
 
 @router.get("", response_model=ListEnvelope[OrderOut], responses=error_responses(401))
@@ -166,124 +156,86 @@ async def order_timeline(
     return respond(Envelope(message="Order history", data=entries), 200, consistency.headers)
 
 
-async def _transition(
-    request: Request,
-    state: State,
-    commands: CommandsDep,
-    user: Principal,
-    command: ChangeOrderStatus,
-    message: str,
-) -> Response:
-    async def execute() -> Response:
-        result = await commands.run(Ledger.change_order_status, command)
-        settled = await commands.settle(result, ORDERS)
-        return await _order_response(state, settled, message)
+@dataclass(frozen=True)
+class Transition:
+    """A lifecycle route: POST /orders/{order_id}/<name>, answering with the order."""
 
-    currency = state.settings.ledger_currency
-    return await idempotent(request, state.pool, user.user_id, currency, execute)
+    name: str  # the path segment, ChangeOrderStatus.transition, and `<name>_order` the endpoint
+    summary: str  # its OpenAPI summary (and description)
+    message: str
+    body: type[Model]  # its fields are the command's; an optional body is its defaults
+    body_required: bool = False
+    # Its owner may make it too (then only on their own order); otherwise admins only.
+    owner_may: bool = False
 
 
-@router.post("/{order_id}/cancel", response_model=Envelope[OrderOut], responses=_COMMAND_RESPONSES)
-async def cancel_order(
-    order_id: OrderId,
-    request: Request,
-    user: CurrentUser,
-    state: State,
-    commands: CommandsDep,
-    body: ReasonIn | None = None,
-) -> Response:
-    """Cancel an order (its owner or an admin); its stock is released."""
-    command = ChangeOrderStatus(
-        order_id=order_id,
-        transition="cancel",
-        actor=user.user_id,
-        reason=body.reason if body else "",
-        owner_id=None if user.is_admin else user.user_id,
+TRANSITIONS = (
+    Transition(
+        "cancel", "Cancel an order (its owner or an admin); its stock is released.",
+        "Order cancelled", ReasonIn, owner_may=True,
+    ),
+    Transition(
+        "confirm", "Confirm a pending order as paid (admin).",
+        "Order confirmed", ConfirmIn, body_required=True,
+    ),
+    Transition(
+        "process", "Start processing a confirmed order (admin).", "Order processing", EmptyIn
+    ),
+    Transition(
+        "ship", "Ship an order in processing, with carrier and tracking number (admin).",
+        "Order shipped", ShipIn, body_required=True,
+    ),
+    Transition("deliver", "Mark a shipped order delivered (admin).", "Order delivered", EmptyIn),
+    Transition(
+        "refund", "Refund a paid order (admin); stock not yet shipped is released.",
+        "Order refunded", ReasonIn,
+    ),
+)  # fmt: skip
+
+
+def _transition_endpoint(transition: Transition) -> Callable[..., Awaitable[Response]]:
+    """The route function of `transition`, with the signature FastAPI reads its parameters,
+    body and caller from."""
+
+    async def endpoint(
+        order_id: str, caller: Principal, commands: CommandsDep, body: Model | None = None
+    ) -> Response:
+        fields = (body or transition.body()).model_dump()
+        owner_id = None if caller.is_admin or not transition.owner_may else caller.user_id
+        command = ChangeOrderStatus(
+            order_id=order_id,
+            transition=transition.name,
+            actor=caller.user_id,
+            owner_id=owner_id,
+            **fields,
+        )
+        return await commands.write_once(
+            caller.user_id, Ledger.change_order_status, command, ORDER, transition.message
+        )
+
+    body: Any = transition.body
+    parameter = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter("order_id", parameter, annotation=OrderId),
+            inspect.Parameter(
+                "caller", parameter, annotation=CurrentUser if transition.owner_may else AdminUser
+            ),
+            inspect.Parameter("commands", parameter, annotation=CommandsDep),
+            inspect.Parameter("body", parameter, annotation=body)
+            if transition.body_required
+            else inspect.Parameter("body", parameter, annotation=body | None, default=None),
+        ],
+        return_annotation=Response,
     )
-    return await _transition(request, state, commands, user, command, "Order cancelled")
+    endpoint.__name__ = endpoint.__qualname__ = f"{transition.name}_order"
+    endpoint.__doc__ = transition.summary
+    return endpoint
 
 
-@router.post("/{order_id}/confirm", response_model=Envelope[OrderOut], responses=_COMMAND_RESPONSES)
-async def confirm_order(
-    order_id: OrderId,
-    body: ConfirmIn,
-    request: Request,
-    admin: AdminUser,
-    state: State,
-    commands: CommandsDep,
-) -> Response:
-    """Confirm a pending order as paid (admin)."""
-    command = ChangeOrderStatus(
-        order_id=order_id,
-        transition="confirm",
-        actor=admin.user_id,
-        payment_intent_id=body.payment_intent_id,
-    )
-    return await _transition(request, state, commands, admin, command, "Order confirmed")
-
-
-@router.post("/{order_id}/process", response_model=Envelope[OrderOut], responses=_COMMAND_RESPONSES)
-async def process_order(
-    order_id: OrderId,
-    request: Request,
-    admin: AdminUser,
-    state: State,
-    commands: CommandsDep,
-    body: EmptyIn | None = None,
-) -> Response:
-    """Start processing a confirmed order (admin)."""
-    command = ChangeOrderStatus(order_id=order_id, transition="process", actor=admin.user_id)
-    return await _transition(request, state, commands, admin, command, "Order processing")
-
-
-@router.post("/{order_id}/ship", response_model=Envelope[OrderOut], responses=_COMMAND_RESPONSES)
-async def ship_order(
-    order_id: OrderId,
-    body: ShipIn,
-    request: Request,
-    admin: AdminUser,
-    state: State,
-    commands: CommandsDep,
-) -> Response:
-    """Ship an order in processing, with carrier and tracking number (admin)."""
-    command = ChangeOrderStatus(
-        order_id=order_id,
-        transition="ship",
-        actor=admin.user_id,
-        carrier=body.carrier,
-        tracking_number=body.tracking_number,
-    )
-    return await _transition(request, state, commands, admin, command, "Order shipped")
-
-
-@router.post("/{order_id}/deliver", response_model=Envelope[OrderOut], responses=_COMMAND_RESPONSES)
-async def deliver_order(
-    order_id: OrderId,
-    request: Request,
-    admin: AdminUser,
-    state: State,
-    commands: CommandsDep,
-    body: EmptyIn | None = None,
-) -> Response:
-    """Mark a shipped order delivered (admin)."""
-    command = ChangeOrderStatus(order_id=order_id, transition="deliver", actor=admin.user_id)
-    return await _transition(request, state, commands, admin, command, "Order delivered")
-
-
-@router.post("/{order_id}/refund", response_model=Envelope[OrderOut], responses=_COMMAND_RESPONSES)
-async def refund_order(
-    order_id: OrderId,
-    request: Request,
-    admin: AdminUser,
-    state: State,
-    commands: CommandsDep,
-    body: ReasonIn | None = None,
-) -> Response:
-    """Refund a paid order (admin); stock not yet shipped is released."""
-    command = ChangeOrderStatus(
-        order_id=order_id,
-        transition="refund",
-        actor=admin.user_id,
-        reason=body.reason if body else "",
-    )
-    return await _transition(request, state, commands, admin, command, "Order refunded")
+for _transition in TRANSITIONS:
+    router.post(
+        f"/{{order_id}}/{_transition.name}",
+        response_model=Envelope[OrderOut],
+        responses=_COMMAND_RESPONSES,
+    )(_transition_endpoint(_transition))

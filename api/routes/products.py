@@ -5,19 +5,12 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from api.cache import CachedRoute
-from api.commands import (
-    CommandsDep,
-    Consistency,
-    Settled,
-    consistent_with,
-    read_back,
-    respond_json,
-)
+from api.consistency import Consistency, consistent_with
 from api.errors import ApiError
-from api.idempotency import idempotent
+from api.responses import respond_json
 from api.routes import API_PREFIX
 from api.schemas.common import (
     Envelope,
@@ -36,6 +29,7 @@ from api.schemas.products import (
 )
 from api.security import AdminUser
 from api.state import State
+from api.writes import CommandsDep, ReadBack
 from ledger.application import Ledger
 from ledger.commands import AdjustStock, CreateProduct, DiscontinueProduct, UpdateProduct
 from ledger.domain import parse_minor
@@ -44,6 +38,8 @@ from reads.products import ProductFilter, get_product, list_products
 
 router = APIRouter(prefix=f"{API_PREFIX}/products", tags=["products"])
 PRODUCTS = ("products",)
+# A product command answers with the product as the catalog shows it.
+PRODUCT = ReadBack(PRODUCTS, get_product, ProductOut.from_row)
 ProductsRead = Annotated[Consistency, Depends(consistent_with(*PRODUCTS))]
 ProductId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_:.-]+$")]
 MAX_PAGE = 100_000
@@ -119,13 +115,6 @@ async def product_detail(
     return respond_json(envelope, 200, consistency.headers)
 
 
-async def _product_response(
-    state: State, settled: Settled, message: str, status_code: int = 200
-) -> Response:
-    """The product as the projection shows it once the command is visible there."""
-    return await read_back(state, settled, message, get_product, ProductOut.from_row, status_code)
-
-
 _COMMAND_RESPONSES = command_responses(401, 403, 404, 409, 413)
 
 
@@ -136,7 +125,7 @@ _COMMAND_RESPONSES = command_responses(401, 403, 404, 409, 413)
     responses=_COMMAND_RESPONSES,
 )
 async def create_product(
-    body: ProductCreateIn, request: Request, admin: AdminUser, state: State, commands: CommandsDep
+    body: ProductCreateIn, admin: AdminUser, state: State, commands: CommandsDep
 ) -> Response:
     """Create a product (admin)."""
     command = CreateProduct(
@@ -149,14 +138,8 @@ async def create_product(
         images=tuple(body.images),
         stock=body.stock,
     )
-
-    async def execute() -> Response:
-        result = await commands.run(Ledger.create_product, command)
-        settled = await commands.settle(result, PRODUCTS)
-        return await _product_response(state, settled, "Product created", 201)
-
-    return await idempotent(
-        request, state.pool, admin.user_id, state.settings.ledger_currency, execute
+    return await commands.write_once(
+        admin.user_id, Ledger.create_product, command, PRODUCT, "Product created", 201
     )
 
 
@@ -185,9 +168,7 @@ async def update_product(
         if price is not None
         else None,
     )
-    result = await commands.run(Ledger.update_product, command)
-    settled = await commands.settle(result, PRODUCTS)
-    return await _product_response(state, settled, "Product updated")
+    return await commands.write(Ledger.update_product, command, PRODUCT, "Product updated")
 
 
 @router.post(
@@ -198,21 +179,13 @@ async def update_product(
 async def adjust_stock(
     product_id: ProductId,
     body: StockIn,
-    request: Request,
     admin: AdminUser,
-    state: State,
     commands: CommandsDep,
 ) -> Response:
     """Receive (+delta) or remove (-delta) stock (admin)."""
     command = AdjustStock(product_id=product_id, delta=body.delta, reason=body.reason)
-
-    async def execute() -> Response:
-        result = await commands.run(Ledger.adjust_stock, command)
-        settled = await commands.settle(result, PRODUCTS)
-        return await _product_response(state, settled, "Stock changed")
-
-    return await idempotent(
-        request, state.pool, admin.user_id, state.settings.ledger_currency, execute
+    return await commands.write_once(
+        admin.user_id, Ledger.adjust_stock, command, PRODUCT, "Stock changed"
     )
 
 
@@ -222,10 +195,10 @@ async def adjust_stock(
     responses=_COMMAND_RESPONSES,
 )
 async def discontinue_product(
-    product_id: ProductId, admin: AdminUser, state: State, commands: CommandsDep
+    product_id: ProductId, _: AdminUser, commands: CommandsDep
 ) -> Response:
     """Discontinue a product (admin): no longer listed or orderable; its history stays."""
     command = DiscontinueProduct(product_id=product_id)
-    result = await commands.run(Ledger.discontinue_product, command)
-    settled = await commands.settle(result, PRODUCTS)
-    return await _product_response(state, settled, "Product discontinued")
+    return await commands.write(
+        Ledger.discontinue_product, command, PRODUCT, "Product discontinued"
+    )

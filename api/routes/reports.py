@@ -7,8 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from api.commands import Consistency, consistent_with, respond
+from api.consistency import Consistency, consistent_with
 from api.errors import ApiError
+from api.responses import respond
 from api.routes import API_PREFIX
 from api.schemas.common import Envelope, ListEnvelope, PageMeta, error_responses
 from api.schemas.reports import (

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from api.commands import respond_json
+from api.responses import respond_json
 from api.schemas.common import Envelope, ListEnvelope, PageMeta
 from api.schemas.products import ProductOut, product_fields
 

@@ -1,9 +1,9 @@
-"""Running commands and reading consistently.
+"""Running commands: the `Commands` dependency and the read-back of what a command touched.
 
 Commands call the synchronous `Ledger` in a bounded thread pool (its size is the write pool's),
 then, unless the client sent `Prefer: respond-async`, wait until the projections serving the
-touched resource reach the command's position (read your writes). GETs honour
-`X-Ledger-Consistency: N` the same way, flagging a timed-out wait with `X-Ledger-Stale: true`."""
+touched resource reach the command's position (read your writes), and answer with the record
+as its projection shows it, or 202 with the id and the position to ask for."""
 
 from __future__ import annotations
 
@@ -11,51 +11,23 @@ import asyncio
 import contextvars
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Annotated, Any
 
-import orjson
-from fastapi import Depends, Header, Request, Response
+from fastapi import Depends, Request, Response
 from pydantic import BaseModel
 
-from api.idempotency import Command, identified, record_result
-from api.schemas.common import AcceptedOut, Envelope
+from api.idempotency import Command, Idempotency, Idempotent, identified, record_result
+from api.responses import POSITION_HEADER, STALE_HEADER, accepted, respond
+from api.schemas.common import Envelope
 from api.state import ApiState, State
 from ledger.application import Ledger
 from ledger.commands import CommandResult
 from reads import Conn
 
-POSITION_HEADER = "X-Ledger-Position"
-STALE_HEADER = "X-Ledger-Stale"
-MAX_POSITION = 2**63 - 1
 # The projection that serves each kind of aggregate (by id prefix): a command that touched a
 # product as a side effect (an order reserving stock) waits for the catalog too.
 _SERVING_PROJECTION = {"prod_": "products", "ord_": "orders", "usr_": "users"}
-
-
-def respond(
-    model: BaseModel, status_code: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    """The JSON response of an envelope model."""
-    return Response(
-        content=model.model_dump_json(),
-        status_code=status_code,
-        headers=headers,
-        media_type="application/json",
-    )
-
-
-def respond_json(
-    content: dict[str, Any], status_code: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    """The JSON response of an envelope given as plain data, for the catalog reads that miss
-    the read cache: it must be what the route's response model would render (datetimes as
-    pydantic writes them, UTC as Z), and tests/unit/test_catalog_json.py holds it to that."""
-    return Response(
-        content=orjson.dumps(content, option=orjson.OPT_UTC_Z),
-        status_code=status_code,
-        headers=headers,
-        media_type="application/json",
-    )
 
 
 @dataclass(frozen=True)
@@ -67,12 +39,23 @@ class Settled:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ReadBack:
+    """How a command's response shows the record it touched: the projections it waits for, the
+    read of the record by id, and the record's response model."""
+
+    projections: tuple[str, ...]
+    fetch: Callable[[Conn, str], Awaitable[dict[str, Any] | None]]
+    to_model: Callable[[dict[str, Any]], BaseModel]
+
+
 class Commands:
     """A route's access to the write side (a FastAPI dependency)."""
 
-    def __init__(self, state: State, request: Request) -> None:
+    def __init__(self, state: State, request: Request, once: Idempotency) -> None:
         self.state = state
         self.respond_async = "respond-async" in request.headers.get("prefer", "").lower()
+        self.once = once
 
     async def run(
         self, handle: Callable[[Ledger, Command], CommandResult], command: Command
@@ -109,10 +92,37 @@ class Commands:
             headers[STALE_HEADER] = "true"
         return Settled(result, fresh, headers)
 
+    async def write(
+        self,
+        handle: Callable[[Ledger, Command], CommandResult],
+        command: Command,
+        read: ReadBack,
+        message: str,
+        status_code: int = 200,
+    ) -> Response:
+        """Runs the command, waits for its projections, and answers with the record it
+        touched, read back."""
+        result = await self.run(handle, command)
+        settled = await self.settle(result, read.projections)
+        return await read_back(self.state, settled, message, read.fetch, read.to_model, status_code)
 
-async def commands(state: State, request: Request) -> Commands:
+    async def write_once(
+        self,
+        scope: str,
+        handle: Callable[[Ledger, Command], CommandResult],
+        command: Command,
+        read: ReadBack,
+        message: str,
+        status_code: int = 200,
+    ) -> Response:
+        """`write`, once per Idempotency-Key within the caller's `scope` (api.idempotency)."""
+        write = partial(self.write, handle, command, read, message, status_code)
+        return await self.once(scope, write)
+
+
+async def commands(state: State, request: Request, once: Idempotent) -> Commands:
     # async: FastAPI runs a class or plain `def` dependency in a worker thread.
-    return Commands(state, request)
+    return Commands(state, request, once)
 
 
 CommandsDep = Annotated[Commands, Depends(commands)]
@@ -136,48 +146,4 @@ async def read_back(
             return respond(
                 Envelope(message=message, data=to_model(row)), status_code, settled.headers
             )
-    accepted = AcceptedOut(id=aggregate_id, position=settled.result.position)
-    return respond(Envelope(message=f"{message} (accepted)", data=accepted), 202, settled.headers)
-
-
-def accepted(result: CommandResult, message: str = "Command accepted") -> Response:
-    """202 with the id and the position to ask for: the answer for a command that committed
-    when what follows it (the wait, the read-back) could not be done."""
-    data = AcceptedOut(id=result.aggregate_id, position=result.position)
-    headers = {POSITION_HEADER: str(result.position)}
-    return respond(Envelope(message=message, data=data), 202, headers)
-
-
-@dataclass(frozen=True)
-class Consistency:
-    """What a GET's consistency wait gave: headers to send back."""
-
-    headers: dict[str, str]
-
-
-def consistent_with(*projections: str) -> Callable[..., object]:
-    """A dependency that honours X-Ledger-Consistency for the projections a GET reads."""
-
-    async def wait(
-        state: State,
-        x_ledger_consistency: Annotated[
-            int | None,
-            Header(
-                ge=0,
-                le=MAX_POSITION,
-                description="Wait until the data reflects this store position "
-                "(an X-Ledger-Position from a command).",
-            ),
-        ] = None,
-    ) -> Consistency:
-        return await _wait(state, projections, x_ledger_consistency)
-
-    return wait
-
-
-async def _wait(state: ApiState, projections: tuple[str, ...], position: int | None) -> Consistency:
-    if position is None:
-        return Consistency({})
-    timeout = state.settings.ledger_consistency_timeout
-    fresh = await state.positions.wait(projections, position, timeout)
-    return Consistency({} if fresh else {STALE_HEADER: "true"})
+    return accepted(settled.result, f"{message} (accepted)", settled.headers)
