@@ -76,9 +76,14 @@ def test_a_failure_after_the_commit_is_stored_and_replayed(
         "payment_method": "card",
     }
     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "order-1"}
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        first = client.post("/api/v1/orders", json=body, headers=headers)
-        second = client.post("/api/v1/orders", json=body, headers=headers)
+    try:
+        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+            first = client.post("/api/v1/orders", json=body, headers=headers)
+            second = client.post("/api/v1/orders", json=body, headers=headers)
+    finally:
+        # The session's database is shared: later tests need their orders table back.
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("ALTER TABLE orders_away RENAME TO orders")
     assert first.status_code == 202, first.text
     assert second.status_code == 202, second.text
     assert second.headers["Idempotent-Replayed"] == "true"
