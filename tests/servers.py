@@ -193,6 +193,9 @@ def ledger_stack(
         RATE_LIMIT_AUTH_PER_ADDRESS="off",
         LEDGER_CONSISTENCY_TIMEOUT="5",
         LOG_LEVEL="DEBUG",
+        # Several stacks of two API processes live at once on one server (the embedded one
+        # allows 100 connections): each process keeps its two pools small.
+        LEDGER_DB_POOL_SIZE="5",
     )
     env.pop("REDIS_URL", None)
     if redis_url:
