@@ -19,14 +19,15 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
-from api.cache import CachedReads, ResponseCache
+from api.cache import ResponseCache
+from api.cached_reads import CachedReads
 from api.errors import install_error_handlers
 from api.housekeeping import keep_house
 from api.middleware import RequestMiddleware
 from api.positions import ProjectionPositions
 from api.ratelimit import RateLimiter
 from api.routes import auth, ops, orders, products, reports
-from api.state import ApiState
+from api.state import ApiState, Opened
 from api.tracing import instrument_app
 from ledger import database, slow_queries
 from ledger.application import Ledger
@@ -43,11 +44,12 @@ log = get_logger("ledger.api")
 def create_app(settings: Settings) -> FastAPI:
     """The HTTP API for `settings`; its resources open when the app starts."""
     slow_queries.set_threshold(settings.ledger_slow_query_ms)
+    opened = Opened()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await _open(settings)
-        app.state.api = state
+        app.state.api = opened.state = state
         gauges = asyncio.create_task(_pool_gauges(state), name="pool-gauges")
         housekeeping = asyncio.create_task(
             keep_house(state.pool, settings.ledger_purge_interval), name="housekeeping"
@@ -75,7 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
         _summaries_from_docstrings(router)
         app.include_router(router)
     app.include_router(ops.root_router)
-    app.add_middleware(CachedReads, routes=products.CACHED_ROUTES)
+    app.add_middleware(CachedReads, routes=products.CACHED_ROUTES, backend=opened.get)
     if settings.ledger_cors_origins.strip():
         origins = [o.strip() for o in settings.ledger_cors_origins.split(",") if o.strip()]
         app.add_middleware(

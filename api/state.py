@@ -32,6 +32,21 @@ class ApiState:
     limiter: RateLimiter
     cache: ResponseCache
 
+    @property
+    def currency(self) -> str:
+        return self.settings.ledger_currency
+
+
+class Opened:
+    """The worker's state once the app's lifespan opened it, for what runs outside FastAPI's
+    dependencies (the read-cache middleware is handed `get`, not the app)."""
+
+    def __init__(self) -> None:
+        self.state: ApiState | None = None
+
+    def get(self) -> ApiState | None:
+        return self.state
+
 
 async def get_state(request: Request) -> ApiState:
     # async: FastAPI runs a plain `def` dependency in a worker thread, a hand-off per request.

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
-from api.cache import CachedRoute
+from api.cached_reads import cached_routes
 from api.consistency import Consistency, consistent_with
 from api.errors import ApiError
 from api.responses import respond_json
@@ -43,18 +42,6 @@ PRODUCT = ReadBack(PRODUCTS, get_product, ProductOut.from_row)
 ProductsRead = Annotated[Consistency, Depends(consistent_with(*PRODUCTS))]
 ProductId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_:.-]+$")]
 MAX_PAGE = 100_000
-# The catalog reads answered from the read cache (api.cache) while `products` stays put.
-CACHED_ROUTES = (
-    CachedRoute(
-        "products", re.compile(f"{API_PREFIX}/products"), "products", f"{API_PREFIX}/products"
-    ),
-    CachedRoute(
-        "product",
-        re.compile(f"{API_PREFIX}/products/[^/]+"),
-        "products",
-        f"{API_PREFIX}/products/{{product_id}}",
-    ),
-)
 
 
 def to_minor(value: str | int | float, currency: str, field: str) -> int:
@@ -114,6 +101,11 @@ async def product_detail(
     envelope = {"success": True, "message": "Product", "data": product_fields(row)}
     return respond_json(envelope, 200, consistency.headers)
 
+
+# The catalog reads answered from the read cache (api.cached_reads) while `products` stays put.
+CACHED_ROUTES = cached_routes(
+    router, "products", {"products": list_catalog, "product": product_detail}
+)
 
 _COMMAND_RESPONSES = command_responses(401, 403, 404, 409, 413)
 
