@@ -21,15 +21,9 @@ import redis
 from ledger import database
 from ledger.application import Ledger
 from ledger.settings import Settings
+from tests.data import make_settings
+from tests.processes import free_port, redis_answers, redis_database, start_redis_server, wait_until
 from tests.servers import LedgerStack, StartStack, ledger_stack
-from tests.support import (
-    free_port,
-    make_settings,
-    redis_answers,
-    redis_database,
-    start_redis_server,
-    wait_until,
-)
 
 _PRESERVED_TABLES = {"alembic_version"}
 # CI sets this: a test skipped for a missing tool means CI did not install it.

@@ -19,7 +19,8 @@ from ledger.application import Ledger
 from ledger.commands import ChangeOrderStatus, CreateProduct, OrderItemRequest, PlaceOrder
 from projections.rebuild import rebuild
 from projections.registry import PROJECTIONS, resolve
-from tests.support import SHIPPING_ADDRESS, cli_env, spawn_cli, stop
+from tests.data import SHIPPING_ADDRESS
+from tests.processes import cli_env, spawn_cli, stop
 
 # Every read table, with the columns that order its rows (its primary key).
 READ_TABLES: dict[str, str] = {

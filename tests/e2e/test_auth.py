@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
+from tests.data import PASSWORD, auth, unique_email
 from tests.e2e.conftest import LOGIN_FAILURES_ALLOWED
-from tests.support import PASSWORD, auth, unique_email
 
 
 def test_register_answers_201_with_the_envelope_and_no_password(client: httpx.Client) -> None:

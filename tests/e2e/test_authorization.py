@@ -5,9 +5,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tests.api_steps import register_and_login
+from tests.data import ADDRESS, auth
 from tests.e2e.conftest import create_product
 from tests.servers import LedgerStack
-from tests.support import ADDRESS, auth, register_and_login
 
 ANONYMOUS_OK = 200
 PUBLIC = [("GET", "/products"), ("GET", "/products/{product}"), ("GET", "/health"),

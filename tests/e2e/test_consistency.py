@@ -7,9 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
+from tests.api_steps import register_and_login
+from tests.data import ADDRESS, auth
 from tests.e2e.conftest import create_product
 from tests.servers import LedgerStack
-from tests.support import ADDRESS, auth, register_and_login
 
 
 def test_respond_async_then_consistency_token_reads_the_write(

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from tests.support import START_TIMEOUT, free_port
+from tests.processes import START_TIMEOUT, free_port
 
 
 def test_dev_runs_everything_and_stops_cleanly(

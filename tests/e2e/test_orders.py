@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import httpx
 
+from tests.api_steps import register_and_login
+from tests.data import ADDRESS, auth
 from tests.e2e.conftest import create_product
-from tests.support import ADDRESS, auth, register_and_login
 
 
 def _order_body(product_id: object, quantity: int = 2, price: object = None) -> dict[str, object]:

@@ -6,7 +6,7 @@ import uuid
 
 import httpx
 
-from tests.support import auth
+from tests.data import auth
 
 
 def test_admin_product_flow(client: httpx.Client, admin_token: str) -> None:

@@ -9,9 +9,11 @@ from decimal import Decimal
 
 import pytest
 
+from tests.api_steps import register_and_login, sign_in_admin
+from tests.data import ADDRESS, auth
 from tests.e2e.conftest import STACK_SETTINGS, create_product
+from tests.processes import redis_database
 from tests.servers import LedgerStack, StartStack
-from tests.support import ADDRESS, auth, redis_database, register_and_login, sign_in_admin
 
 
 @pytest.fixture(scope="module")

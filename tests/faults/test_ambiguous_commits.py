@@ -27,8 +27,8 @@ from ledger.commands import (
 from ledger.domain import Product
 from ledger.group_commit import GroupCommit
 from ledger.settings import Settings
+from tests.data import SHIPPING_ADDRESS
 from tests.faultproxy import FaultProxy
-from tests.support import SHIPPING_ADDRESS
 
 
 @pytest.fixture

@@ -15,8 +15,10 @@ import psycopg
 import pytest
 
 from api.idempotency import LEASE_SECONDS, REPLAY_WAIT_SECONDS
+from tests.api_steps import customer_token, sign_in_admin
+from tests.data import auth, order_body
+from tests.processes import stop, wait_until
 from tests.servers import StartStack, create_product
-from tests.support import auth, customer_token, order_body, sign_in_admin, stop, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 

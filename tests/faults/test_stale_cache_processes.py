@@ -9,18 +9,10 @@ import httpx
 import psycopg
 import pytest
 
+from tests.api_steps import post_product, sign_in_admin
+from tests.data import auth
+from tests.processes import START_TIMEOUT, answers, free_port, spawn_cli, stop, wait_until
 from tests.servers import LedgerStack, StartStack
-from tests.support import (
-    START_TIMEOUT,
-    answers,
-    auth,
-    free_port,
-    post_product,
-    sign_in_admin,
-    spawn_cli,
-    stop,
-    wait_until,
-)
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 
 import pytest
 
+from tests.api_steps import login, register, sign_in_admin
+from tests.data import auth, order_body, unique_email
+from tests.processes import wait_until
 from tests.projector_process import caught_up
 from tests.servers import LedgerStack, StartStack, create_product
-from tests.support import auth, login, order_body, register, sign_in_admin, unique_email, wait_until
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ import httpx
 import psycopg
 import pytest
 
+from tests.data import auth
 from tests.fuzz.conftest import FuzzWorld
-from tests.support import auth
 
 METACHARACTERS = [
     "' OR '1'='1",

@@ -22,8 +22,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from tests.data import auth
 from tests.fuzz.conftest import FuzzWorld
-from tests.support import auth
 
 EXAMPLES_PER_OPERATION = 16
 MINIMUM_REQUESTS = 1000

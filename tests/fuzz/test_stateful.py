@@ -11,10 +11,11 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
 
+from tests.data import auth, order_body
 from tests.fuzz.conftest import FuzzWorld
+from tests.processes import wait_until
 from tests.projector_process import caught_up
 from tests.servers import create_product
-from tests.support import auth, order_body, wait_until
 
 # From status, the transitions the contract allows, and where each leads.
 TRANSITIONS = {

@@ -14,15 +14,9 @@ import httpx
 import psycopg
 import pytest
 
+from tests.api_steps import post_product, register, sign_in_admin
+from tests.data import PASSWORD, auth, unique_email
 from tests.servers import LedgerStack, StartStack
-from tests.support import (
-    PASSWORD,
-    auth,
-    post_product,
-    register,
-    sign_in_admin,
-    unique_email,
-)
 
 pytestmark = pytest.mark.timeout(300)
 ROUNDS = 300

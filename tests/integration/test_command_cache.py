@@ -12,7 +12,7 @@ from ledger.application import Ledger
 from ledger.commands import AdjustStock, CreateProduct, OrderItemRequest, PlaceOrder
 from ledger.domain import Product
 from ledger.settings import Settings
-from tests.support import SHIPPING_ADDRESS
+from tests.data import SHIPPING_ADDRESS
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ from api.app import create_app
 from api.housekeeping import PURGE_LOCK, purge_expired
 from ledger.application import Ledger
 from ledger.commands import CreateProduct
-from tests.support import make_settings, wait_until
+from tests.data import make_settings
+from tests.processes import wait_until
 
 
 def _rows(database_url: str, query: str) -> list[str]:

@@ -19,6 +19,7 @@ from ledger.commands import AdjustStock, DiscontinueProduct, RegisterUser, Updat
 from ledger.domain import Role
 from projections.rebuild import rebuild
 from projections.sales import SalesProjection
+from tests.data import SHIPPING_ADDRESS, make_settings
 from tests.projector_process import (
     create_product,
     place_order,
@@ -27,7 +28,6 @@ from tests.projector_process import (
     snapshot,
     transition,
 )
-from tests.support import SHIPPING_ADDRESS, make_settings
 
 DAY_ONE = date(2026, 3, 1)
 DAY_TWO = date(2026, 3, 2)

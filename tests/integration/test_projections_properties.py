@@ -22,6 +22,7 @@ from projections.applier import Applier
 from projections.registry import resolve
 from projections.tracking import step
 from tests.conftest import truncate_all
+from tests.data import make_settings
 from tests.projector_process import (
     TRANSITION_ARGS,
     create_product,
@@ -31,7 +32,6 @@ from tests.projector_process import (
     snapshot,
     transition,
 )
-from tests.support import make_settings
 
 PRODUCTS = 3
 ORDERS = 5

@@ -14,6 +14,7 @@ from ledger.application import Ledger
 from ledger.commands import AdjustStock
 from ledger.domain.products import Product
 from ledger.settings import Settings
+from tests.processes import wait_until
 from tests.projector_process import (
     caught_up,
     create_product,
@@ -25,7 +26,6 @@ from tests.projector_process import (
     snapshot,
     transition,
 )
-from tests.support import wait_until
 
 WRITERS = 3
 ORDERS_PER_WRITER = 12

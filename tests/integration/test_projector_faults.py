@@ -11,6 +11,7 @@ import pytest
 
 from ledger.application import Ledger
 from ledger.commands import AdjustStock
+from tests.processes import stop, wait_until
 from tests.projector_process import (
     caught_up,
     create_product,
@@ -21,7 +22,6 @@ from tests.projector_process import (
     snapshot,
     start_projector,
 )
-from tests.support import stop, wait_until
 
 BULK_PRODUCTS = 1_500
 

@@ -17,6 +17,7 @@ from ledger.commands import AdjustStock
 from projections.rebuild import SHADOW, rebuild
 from projections.registry import resolve
 from projections.worker import run_workers
+from tests.processes import wait_until
 from tests.projector_process import (
     READ_TABLES,
     caught_up,
@@ -27,7 +28,6 @@ from tests.projector_process import (
     snapshot,
     transition,
 )
-from tests.support import wait_until
 
 
 def _indexes(url: str) -> list[tuple[str, str]]:

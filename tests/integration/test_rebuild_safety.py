@@ -24,8 +24,8 @@ from ledger.application import Ledger
 from projections.products import ProductsProjection
 from projections.rebuild import SHADOW, Progress, rebuild
 from projections.registry import resolve
+from tests.processes import cli_env, wait_until
 from tests.projector_process import create_product, place_order
-from tests.support import cli_env, wait_until
 
 ORDERS = 300
 # A reader of the live table must never wait longer than this during a swap.

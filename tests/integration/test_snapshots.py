@@ -9,7 +9,7 @@ from ledger.application import Ledger
 from ledger.commands import AdjustStock, CreateProduct, OrderItemRequest, PlaceOrder
 from ledger.domain import Product
 from ledger.settings import Settings
-from tests.support import SHIPPING_ADDRESS
+from tests.data import SHIPPING_ADDRESS
 
 
 def test_a_product_past_its_snapshot_interval_reloads_and_takes_orders(

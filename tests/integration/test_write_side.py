@@ -37,7 +37,7 @@ from ledger.domain import (
 from ledger.domain.base import LedgerAggregate
 from ledger.domain.errors import ConflictError
 from ledger.settings import Settings
-from tests.support import SHIPPING_ADDRESS
+from tests.data import SHIPPING_ADDRESS
 
 A = TypeVar("A", bound=LedgerAggregate)
 

@@ -14,8 +14,8 @@ from ledger.application import Ledger
 from ledger.commands import CreateProduct, OrderItemRequest, PlaceOrder, RegisterUser
 from ledger.domain import DomainError, Product
 from ledger.settings import Settings
+from tests.data import SHIPPING_ADDRESS
 from tests.integration.test_write_side import load
-from tests.support import SHIPPING_ADDRESS
 
 T = TypeVar("T")
 

@@ -18,8 +18,9 @@ import projections
 from api.app import create_app
 from ledger.logs import configure_logging
 from ledger.settings import Settings
-from tests import support
-from tests.support import PASSWORD, auth, create_admin, make_settings
+from tests import data
+from tests.api_steps import create_admin
+from tests.data import PASSWORD, auth, make_settings
 
 MakeClient = Callable[..., TestClient]
 
@@ -64,7 +65,7 @@ def admin_headers(client: TestClient, database_url: str) -> dict[str, str]:
 
 def product_body(**overrides: Any) -> dict[str, Any]:
     """A product as the API takes it, tagged as this tier's."""
-    return support.product_body(
+    return data.product_body(
         **{"price": "12.50", "tags": ["observability"], "stock": 50, **overrides}
     )
 

@@ -10,8 +10,8 @@ import orjson
 import redis
 
 from tests.observability.conftest import MakeClient, admin_headers, product_body
+from tests.processes import wait_until
 from tests.projector_process import projector
-from tests.support import wait_until
 
 
 def test_product_detail_is_cached_in_process_and_in_redis_and_a_write_is_never_answered_from_it(

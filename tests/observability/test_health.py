@@ -6,8 +6,8 @@ from __future__ import annotations
 import projections
 from ledger.application import Ledger
 from tests.observability.conftest import MakeClient
+from tests.processes import free_port
 from tests.projector_process import create_product
-from tests.support import free_port
 
 
 def _failing(body: dict[str, object]) -> dict[str, str]:

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 import projections
 from api.main import app_from_environment
 from ledger.logs import configure_logging
+from tests.data import SECRET_KEY
 from tests.observability.conftest import LogLines, MakeClient, admin_headers, product_body
-from tests.support import SECRET_KEY
 
 
 def test_every_line_of_a_request_carries_its_request_id(

@@ -19,9 +19,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import projections
 from ledger.application import Ledger
+from tests.data import ADDRESS, PASSWORD
 from tests.observability.conftest import MakeClient, admin_headers, product_body
+from tests.processes import cli_env, free_port, stop, wait_until
 from tests.projector_process import caught_up, create_product, head
-from tests.support import ADDRESS, PASSWORD, cli_env, free_port, stop, wait_until
 
 Samples = list[tuple[str, dict[str, str], float]]
 PROJECTION_NAMES = ("products", "users", "orders", "inventory", "sales")

@@ -18,8 +18,8 @@ from opentelemetry.trace import SpanKind
 from ledger import tracing
 from ledger.application import Ledger
 from tests.observability.conftest import LogLines, MakeClient
+from tests.processes import cli_env, stop, wait_until
 from tests.projector_process import caught_up, create_product
-from tests.support import cli_env, stop, wait_until
 
 
 @pytest.mark.parametrize(

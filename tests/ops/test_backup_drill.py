@@ -30,6 +30,7 @@ from ledger.domain import Role
 from ledger.passwords import hash_password
 from ledger.settings import Settings
 from projections.status import read_status
+from tests.data import PASSWORD, make_settings
 from tests.projector_process import (
     create_product,
     place_order,
@@ -37,7 +38,6 @@ from tests.projector_process import (
     snapshot,
     transition,
 )
-from tests.support import PASSWORD, make_settings
 
 ADMIN_EMAIL = "drill-admin@example.com"
 # The runbook's data dump: the source of truth and the API state that is not rebuilt.

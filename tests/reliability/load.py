@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from tests.data import auth, order_body
 from tests.servers import LedgerStack
-from tests.support import auth, order_body
 
 # Long enough that a hang shows as a slow answer, not as a client timeout.
 CLIENT_TIMEOUT = 30.0

@@ -12,17 +12,11 @@ import psycopg
 import pytest
 
 from api.security import create_access_token
+from tests.api_steps import sign_in_admin
+from tests.data import PASSWORD, auth, make_settings, order_body, unique_email
+from tests.processes import wait_until
 from tests.projector_process import caught_up
 from tests.servers import LedgerStack, StartStack, create_product
-from tests.support import (
-    PASSWORD,
-    auth,
-    make_settings,
-    order_body,
-    sign_in_admin,
-    unique_email,
-    wait_until,
-)
 
 BUYERS = 300
 STOCK = 120

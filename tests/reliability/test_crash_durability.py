@@ -13,9 +13,10 @@ from pathlib import Path
 import psycopg
 
 from ledger.application import Ledger
+from tests.data import make_settings
+from tests.processes import wait_for_projection
 from tests.projector_process import create_product, head, positions, projector
 from tests.servers import PostgresServer
-from tests.support import make_settings, wait_for_projection
 
 
 def test_a_projection_position_readers_saw_survives_a_database_crash(

@@ -10,16 +10,9 @@ import httpx
 import psycopg
 import pytest
 
+from tests.api_steps import customer_token, login, register, sign_in_admin
+from tests.data import auth, order_body, unique_email
 from tests.servers import LedgerStack, StartStack, create_product, event_count
-from tests.support import (
-    auth,
-    customer_token,
-    login,
-    order_body,
-    register,
-    sign_in_admin,
-    unique_email,
-)
 
 LOCK_TIMEOUT_SECONDS = 1.0
 # Lock timeout, plus one wait per statement that meets the lock, plus process scheduling.

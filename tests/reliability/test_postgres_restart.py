@@ -12,10 +12,12 @@ import httpx
 import psycopg
 import pytest
 
+from tests.api_steps import customer_token, sign_in_admin
+from tests.data import auth
+from tests.processes import wait_until
 from tests.projector_process import caught_up, rebuilt_snapshot, snapshot
 from tests.reliability.load import OrderLoad
 from tests.servers import PostgresServer, RedisServer, create_product, ledger_stack
-from tests.support import auth, customer_token, sign_in_admin, wait_until
 
 OUTAGE_SECONDS = 10.0
 # A command meets a dead database with a 2 s pool wait, retried once.

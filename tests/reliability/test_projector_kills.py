@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.api_steps import customer_token, sign_in_admin
+from tests.processes import wait_until
 from tests.projector_process import caught_up, rebuilt_snapshot, snapshot
 from tests.reliability.load import OrderLoad
 from tests.servers import create_product, ledger_stack
-from tests.support import customer_token, sign_in_admin, wait_until
 
 KILLS = 6
 

@@ -11,16 +11,11 @@ import httpx
 import pytest
 import redis
 
+from tests.api_steps import customer_token, register, sign_in_admin
+from tests.data import PASSWORD, unique_email
+from tests.processes import wait_until
 from tests.reliability.load import OrderLoad
 from tests.servers import RedisServer, create_product, ledger_stack
-from tests.support import (
-    PASSWORD,
-    customer_token,
-    register,
-    sign_in_admin,
-    unique_email,
-    wait_until,
-)
 
 LOGIN_FAILURES_ALLOWED = 3
 

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.api_steps import sign_in_admin
 from tests.servers import LedgerStack, StartStack
-from tests.support import sign_in_admin
 
 AUTH_PER_ADDRESS = 10
 LOGIN_FAILURES_PER_EMAIL = 5

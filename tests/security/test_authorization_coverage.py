@@ -7,10 +7,11 @@ from __future__ import annotations
 import httpx
 
 from api.app import create_app
+from tests.api_steps import customer_token
+from tests.data import auth, make_settings, order_body
 from tests.e2e.test_authorization import ADMIN, PUBLIC, SIGNED_IN
 from tests.security.conftest import address_client
 from tests.servers import LedgerStack, create_product
-from tests.support import auth, customer_token, make_settings, order_body
 
 # Operations the e2e matrix does not list, with who may call them.
 ANONYMOUS_WRITES = [("POST", "/auth/register"), ("POST", "/auth/login"), ("POST", "/auth/refresh")]

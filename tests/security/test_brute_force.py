@@ -7,9 +7,10 @@ import itertools
 
 import httpx
 
+from tests.api_steps import register
+from tests.data import PASSWORD, unique_email
 from tests.security.conftest import AUTH_PER_ADDRESS, LOGIN_FAILURES_PER_EMAIL, address_client
 from tests.servers import LedgerStack
-from tests.support import PASSWORD, register, unique_email
 
 WRONG = "Wrong-Password-123!"
 

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from ledger.settings import Settings
-from tests.support import auth
+from tests.data import auth
 
 EXPECTED = {
     "x-content-type-options": "nosniff",

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import httpx
 
+from tests.data import PASSWORD, SECRET_KEY, auth, unique_email
 from tests.security.conftest import address_client
 from tests.servers import LedgerStack
-from tests.support import PASSWORD, SECRET_KEY, auth, unique_email
 
 OTHER_PASSWORD = "An0ther-Secret-Pass!"
 

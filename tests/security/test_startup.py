@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import cli_env
+from tests.processes import cli_env
 
 
 @pytest.mark.parametrize(

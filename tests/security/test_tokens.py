@@ -14,9 +14,10 @@ import jwt
 import pytest
 
 from api.security import ALGORITHM, AUDIENCE, ISSUER
+from tests.api_steps import login, register
+from tests.data import SECRET_KEY, auth, unique_email
 from tests.security.conftest import address_client
 from tests.servers import LedgerStack
-from tests.support import SECRET_KEY, auth, login, register, unique_email
 
 
 def _claims(user_id: str, **changes: Any) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ledger.domain import Order, OrderLine, Product
-from tests.support import SHIPPING_ADDRESS
+from tests.data import SHIPPING_ADDRESS
 
 
 def make_product(product_id: str = "prod_t", *, price: int = 2999, on_hand: int = 10) -> Product:

@@ -11,7 +11,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from api.app import create_app
-from tests.support import make_settings
+from tests.data import make_settings
 
 
 def _calls(dependant: Dependant) -> Iterator[Any]:

@@ -8,7 +8,7 @@ import pytest
 
 from ledger.domain import InvalidTransitionError, Order, OrderLine, OrderStatus, ValidationError
 from ledger.domain.orders import ALLOWED
-from tests.support import SHIPPING_ADDRESS
+from tests.data import SHIPPING_ADDRESS
 from tests.unit.factories import make_order
 
 S = OrderStatus
