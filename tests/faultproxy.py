@@ -3,8 +3,9 @@
 It parses the v3 protocol's framing (a type byte and a four-byte length; the client's first
 messages have no type byte) so a test can cut a connection exactly around a COMMIT: before
 the COMMIT reaches the server, or after the server committed but before its reply arrives,
-which is the ambiguous outcome a retry must resolve. The upstream may be TCP or a unix socket
-(the embedded server)."""
+which is the ambiguous outcome a retry must resolve; or reset both sides (TCP RST) right after
+a write reached the server, mid-query. Replies can be delayed. The upstream may be TCP or a
+unix socket (the embedded server)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ class FaultProxy:
         self.port = int(self._listener.getsockname()[1])
         self.cut_after_commit = False
         self.cut_before_commit = False
+        self.reset_mid_query = False
         self.delay_seconds = 0.0
         self.cuts = 0
         self._lock = threading.Lock()
@@ -91,6 +93,15 @@ class FaultProxy:
             return self._fire("cut_after_commit")
         return False
 
+    def _resets_at(self, message: bytes, up: bool) -> bool:
+        """Whether an armed reset fires after this message: a write on its way to the server."""
+        return (
+            up
+            and message[:1] in (b"Q", b"P")
+            and b"INSERT" in message.upper()
+            and (self._fire("reset_mid_query"))
+        )
+
     def _pump(
         self,
         src: socket.socket,
@@ -125,6 +136,10 @@ class FaultProxy:
                     elif self._cuts_at(message, up):
                         dst.sendall(out)  # what came before the cut still arrives
                         raise ConnectionAbortedError
+                    elif self._resets_at(message, up):
+                        dst.sendall(out + message)  # the server gets the write, then an RST
+                        _reset(pair)
+                        raise ConnectionResetError
                     out += message
                 if out:
                     if self.delay_seconds:
@@ -137,3 +152,14 @@ class FaultProxy:
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
                 sock.close()
+
+
+def _reset(pair: tuple[socket.socket, ...]) -> None:
+    """Closes both sockets with an RST instead of a FIN, as a dropped network path does."""
+    for sock in pair:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            # Wakes the other direction's pump from its recv (it holds the socket open until
+            # then); once both let go, the close sends the RST.
+            sock.shutdown(socket.SHUT_RD)
+        sock.close()

@@ -59,7 +59,7 @@ def _product(app: Ledger, stock: int = 0, price: int = 1000) -> str:
     return app.create_product(cmd).aggregate_id
 
 
-@pytest.mark.parametrize("fault", ["cut_after_commit", "cut_before_commit"])
+@pytest.mark.parametrize("fault", ["cut_after_commit", "cut_before_commit", "reset_mid_query"])
 def test_adjust_stock_through_a_cut_commit_takes_effect_once(
     proxied: Ledger, proxy: FaultProxy, database_url: str, fault: str
 ) -> None:
