@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 
-from projections import store
+from projections import positions, store
 from projections.applier import Applier
 from projections.base import Projection
 from projections.store import Conn
@@ -55,4 +55,6 @@ def retry(database_url: str, projection: Projection) -> RetryResult:
     of their aggregates) stay parked."""
     with psycopg.connect(database_url) as conn, conn.transaction():
         done = advance(conn, _Retry(Applier(projection)), limit=0)  # every one: no limit
+        if done.applied:
+            positions.new_generation(conn, projection.name)
     return RetryResult(applied=done.applied, still_parked=done.parked)

@@ -137,13 +137,18 @@ def clear_rebuild(conn: Conn, name: str) -> None:
 
 def finish_rebuild(conn: Conn, name: str, position: int) -> None:
     """The swap's record (of a row locked already): no longer rebuilding, a new generation,
-    and the rebuilt tables' position, saved with its notification.
-
-    A new generation: caches keyed by it drop what they read from the replaced tables, even
-    when the position stays the same."""
+    and the rebuilt tables' position, saved with its notification."""
     conn.execute(
-        f"UPDATE projection_positions SET {_NO_REBUILD}, generation = generation + 1 "  # noqa: S608 - constant  # nosec B608
-        "WHERE name = %s",
+        f"UPDATE projection_positions SET {_NO_REBUILD} WHERE name = %s",  # noqa: S608 - constant  # nosec B608
         (name,),
     )
+    new_generation(conn, name)
     save(conn, name, position)
+
+
+def new_generation(conn: Conn, name: str) -> None:
+    """The projection's rows changed without its position moving (a rebuild's swap, a
+    dead-letter retry): caches keyed by (position, generation) drop what they read before."""
+    conn.execute(
+        "UPDATE projection_positions SET generation = generation + 1 WHERE name = %s", (name,)
+    )

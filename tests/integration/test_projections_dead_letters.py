@@ -142,3 +142,31 @@ def test_a_poison_event_parks_its_aggregate_and_a_retry_applies_it_in_order(
     assert on_hand == [("prod_bad", 16, "restored")]  # versions 1, 2 and 3, in order
     live = snapshot(url)
     assert rebuilt_snapshot(url) == live
+
+
+def _generation(url: str, projection: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT generation FROM projection_positions WHERE name = %s", (projection,)
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_retry_that_applies_rows_starts_a_new_generation(
+    ledger: Ledger, database_url: str
+) -> None:
+    # The retry changes rows at an unchanged position: caches keyed by position alone would
+    # keep answering what they read before it.
+    url = database_url
+    create_product(ledger, "prod_tpl", stock=10)
+    bad = _copy_event(url, ("prod_tpl", 1), ("prod_bad", 1), drop=("description",))
+    projections.catch_up(url)
+    before = _generation(url, "products")
+    nothing = dead_letters.retry(url, PROJECTIONS["inventory"]())
+    assert nothing.applied == 0
+    assert _generation(url, "inventory") == 0  # nothing applied: the same generation
+    _fix_event(url, bad, {"description": "fixed"})
+    fixed = dead_letters.retry(url, PROJECTIONS["products"]())
+    assert fixed.applied == 1
+    assert _generation(url, "products") == before + 1
