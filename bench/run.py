@@ -56,19 +56,19 @@ def main() -> None:
 
 def _section(name: str):  # type: ignore[no-untyped-def]
     if name == "write":
-        from bench import write
+        from bench.sections import write
 
         return write.run
     if name == "lag":
-        from bench import lag
+        from bench.sections import lag
 
         return lag.run
     if name == "store":
-        from bench import store
+        from bench.sections import store
 
         return store.run
     if name == "http":
-        from bench import http
+        from bench.sections import http
 
         return http.run
     raise SystemExit(f"unknown section {name}")

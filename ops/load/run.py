@@ -22,7 +22,7 @@ ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))  # run as a script: the bench helpers live in the repository
 
 from bench import database  # noqa: E402
-from bench.http import API_WORKERS, ApiServer  # noqa: E402
+from bench.sections.http import API_WORKERS, ApiServer  # noqa: E402
 from ledger.logs import configure_logging  # noqa: E402
 
 RESULTS = HERE / "results"

@@ -33,11 +33,11 @@ WARMUP_SECONDS = 2.0
 
 class _Listener:
     """The arrivals (position, monotonic time) of one projection's progress notifications,
-    received by bench.listen_child in its own process."""
+    received by bench.children.listen_child in its own process."""
 
     def __init__(self, url: str, projection: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.listen_child", url, projection],
+            [sys.executable, "-m", "bench.children.listen_child", url, projection],
             cwd=procs.ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

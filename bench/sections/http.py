@@ -1,6 +1,6 @@
 """HTTP rows: place order, product list and product detail through `ledger serve`, driven by
-wrk at 64 connections; the baseline is a bare FastAPI app (bench.bare) returning the same JSON
-from memory, served by the same uvicorn with the same options and worker count.
+wrk at 64 connections; the baseline is a bare FastAPI app (bench.baselines.bare) returning the
+same JSON from memory, served by the same uvicorn with the same options and worker count.
 
 `ApiServer` also serves the growth rows and the load test: the API plus a projector (the API
 waits for projections on writes, so it needs one)."""
@@ -252,7 +252,7 @@ def run(config: Config, server_url: str, results: Results) -> None:
         bare_port = free_port()
         bare = procs.python(
             "-m",
-            "bench.bare",
+            "bench.baselines.bare",
             str(bare_port),
             str(server.workers),
             env={"BENCH_BARE_RESPONSES": str(responses_file)},

@@ -1,5 +1,5 @@
-"""`python -m bench.rebuild_child URL NAME...`: rebuilds projections in a process of its own,
-so its peak RSS (printed as JSON with each rebuild's figures) is the rebuild's alone."""
+"""`python -m bench.children.rebuild_child URL NAME...`: rebuilds projections in a process of its
+own, so its peak RSS (printed as JSON with each rebuild's figures) is the rebuild's alone."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from eventsourcing.projection import Projection, ProjectionRunner
 from eventsourcing.utils import get_topic
 from psycopg.sql import SQL
 
-from bench.plain import plain_env
+from bench.baselines.plain import plain_env
 from ledger.domain import Product
 
 VIEW_NAME = "stockproducts"

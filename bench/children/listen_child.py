@@ -1,5 +1,5 @@
-"""`python -m bench.listen_child URL PROJECTION`: prints `<position> <monotonic seconds>` for
-each progress notification of one projection, until stdin closes.
+"""`python -m bench.children.listen_child URL PROJECTION`: prints `<position> <monotonic
+seconds>` for each progress notification of one projection, until stdin closes.
 
 It runs in a process of its own so that the arrival times are not delayed by the writer
 threads of the benchmark holding the GIL; CLOCK_MONOTONIC is system-wide, so they compare

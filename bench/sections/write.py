@@ -7,10 +7,11 @@ from __future__ import annotations
 import random
 import uuid
 
-from bench import database, pgbench, workload
+from bench import database, workload
+from bench.baselines import pgbench
+from bench.baselines.plain import PlainShop, plain_env
 from bench.config import Config
 from bench.load import percentile, run_threads
-from bench.plain import PlainShop, plain_env
 from bench.results import Results, Row, Target
 from ledger.application import Ledger
 

@@ -1,5 +1,5 @@
-"""`python -m bench.bare PORT WORKERS`: the HTTP baseline. A bare FastAPI app answering the
-benchmarked routes with JSON the real API returned (read once from BENCH_BARE_RESPONSES),
+"""`python -m bench.baselines.bare PORT WORKERS`: the HTTP baseline. A bare FastAPI app answering
+the benchmarked routes with JSON the real API returned (read once from BENCH_BARE_RESPONSES),
 served by uvicorn with the options `ledger serve` uses."""
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def create() -> FastAPI:
 def main() -> None:
     port, workers = int(sys.argv[1]), int(sys.argv[2])
     uvicorn.run(
-        "bench.bare:create",
+        "bench.baselines.bare:create",
         factory=True,
         host="127.0.0.1",
         port=port,

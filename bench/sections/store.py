@@ -15,11 +15,12 @@ from typing import Any
 
 import httpx
 
-from bench import database, fill, procs, stock, workload
+from bench import database, fill, procs, workload
+from bench.baselines import stock
 from bench.config import Config
-from bench.http import ApiServer, api_available
 from bench.load import percentile
 from bench.results import Results, Row, Target
+from bench.sections.http import ApiServer, api_available
 from ledger.application import Ledger
 from ledger.domain import Product
 from projections.registry import PROJECTIONS
@@ -78,7 +79,7 @@ def _sample(ledger: Ledger, samples: int, api: ApiServer | None) -> Latencies:
 
 
 def _rebuild(url: str) -> dict[str, Any]:
-    return procs.run_json("-m", "bench.rebuild_child", url, *PROJECTIONS)
+    return procs.run_json("-m", "bench.children.rebuild_child", url, *PROJECTIONS)
 
 
 def run(config: Config, server_url: str, results: Results) -> None:

@@ -1,0 +1,1 @@
+"""Programs the sections start in processes of their own (`python -m bench.children.NAME`)."""

@@ -1,0 +1,1 @@
+"""The benchmark sections (`BENCH_SECTIONS`): write, lag, store, http; each has `run`."""
