@@ -65,7 +65,7 @@ def rebuilt_snapshot(url: str) -> Snapshot:
 
 
 def report(url: str, query: Callable[..., Awaitable[Any]], *args: Any) -> Any:
-    """Runs one of the API's report queries (`api.views.reports`, the CLI's too) on `url`."""
+    """Runs one of the API's report queries (`reads.reports`, the API's and the CLI's) on `url`."""
 
     async def go() -> Any:
         async with await psycopg.AsyncConnection.connect(url, row_factory=dict_row) as conn:

@@ -2,7 +2,8 @@
 client saw another price), reserves its stock on the product and creates the order.
 
 Written once here for the application (`ledger.use_cases.place_order`) and the benchmarks
-(bench/fill.py, bench/baselines/plain.py), which drive the same decision without the command runner."""
+(bench/fill.py, bench/baselines/plain.py), which drive the same decision without the command
+runner."""
 
 from __future__ import annotations
 

@@ -13,12 +13,12 @@ import psycopg
 import pytest
 
 import projections
-from api.views import reports
 from ledger.application import Ledger
 from ledger.commands import AdjustStock, DiscontinueProduct, RegisterUser, UpdateProduct
 from ledger.domain import Role
 from projections.rebuild import rebuild
 from projections.sales import SalesProjection
+from reads import reports
 from tests.data import SHIPPING_ADDRESS, make_settings
 from tests.projector_process import (
     create_product,

@@ -13,7 +13,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.views import reports
 from ledger.application import Ledger
 from ledger.commands import AdjustStock, DiscontinueProduct, UpdateProduct
 from ledger.domain.errors import DomainError
@@ -21,6 +20,7 @@ from ledger.settings import Settings
 from projections.applier import Applier
 from projections.registry import resolve
 from projections.tracking import step
+from reads import reports
 from tests.conftest import truncate_all
 from tests.data import make_settings
 from tests.projector_process import (
