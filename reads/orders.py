@@ -8,7 +8,7 @@ from typing import Any
 
 from psycopg import sql
 
-from reads import Conn
+from reads import Conn, where
 
 _ORDER_COLUMNS = """
     o.*, COALESCE((
@@ -36,29 +36,23 @@ async def list_orders(
     conn: Conn, filters: OrderFilter, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
     """Orders matching `filters`, newest first, one page, and how many match in all."""
-    clauses = ["TRUE"]
-    params: list[Any] = []
-    if filters.customer_id is not None:
-        clauses.append("o.customer_id = %s")
-        params.append(filters.customer_id)
-    if filters.status is not None:
-        clauses.append("o.status = %s")
-        params.append(filters.status)
-    if filters.created_from is not None:
-        clauses.append("o.created_at >= %s")
-        params.append(filters.created_from)
-    if filters.created_to is not None:
-        clauses.append("o.created_at <= %s")
-        params.append(filters.created_to)
-    where = sql.SQL(" AND ".join(clauses))
-    count_query = sql.SQL("SELECT count(*) AS n FROM orders o WHERE {}").format(where)
+    condition, params = where(
+        [],
+        {
+            "o.customer_id = %s": filters.customer_id,
+            "o.status = %s": filters.status,
+            "o.created_at >= %s": filters.created_from,
+            "o.created_at <= %s": filters.created_to,
+        },
+    )
+    count_query = sql.SQL("SELECT count(*) AS n FROM orders o WHERE {}").format(condition)
     counted = await (await conn.execute(count_query, params)).fetchone()
     total = int(counted["n"]) if counted else 0
     if total <= offset:
         return [], total
     page_query = sql.SQL(
         "SELECT {} FROM orders o WHERE {} ORDER BY o.created_at DESC, o.id DESC LIMIT %s OFFSET %s"
-    ).format(sql.SQL(_ORDER_COLUMNS), where)
+    ).format(sql.SQL(_ORDER_COLUMNS), condition)
     rows = await (await conn.execute(page_query, [*params, limit, offset])).fetchall()
     return rows, total
 

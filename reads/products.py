@@ -7,7 +7,7 @@ from typing import Any
 
 from psycopg import sql
 
-from reads import Conn, like_pattern
+from reads import Conn, like_pattern, where
 
 _ORDER_BY = {
     "name": "name ASC, id ASC",
@@ -36,34 +36,26 @@ async def list_products(
     conn: Conn, filters: ProductFilter, sort: str, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
     """Active products matching `filters`, one page of them, and how many match in all."""
-    clauses = ["status = 'active'"]
-    params: list[Any] = []
-    if filters.category is not None:
-        clauses.append("category = %s")
-        params.append(filters.category)
-    if filters.q:
-        clauses.append("(name ILIKE %s OR description ILIKE %s)")
-        params += [like_pattern(filters.q)] * 2
-    if filters.min_price is not None:
-        clauses.append("price >= %s")
-        params.append(filters.min_price)
-    if filters.max_price is not None:
-        clauses.append("price <= %s")
-        params.append(filters.max_price)
-    if filters.in_stock is True:
-        clauses.append("available > 0")
-    elif filters.in_stock is False:
-        clauses.append("available <= 0")
-    where = sql.SQL(" AND ".join(clauses))  # only fixed fragments; values are parameters
+    stock = {True: ["available > 0"], False: ["available <= 0"], None: []}[filters.in_stock]
+    pattern = like_pattern(filters.q) if filters.q else None
+    condition, params = where(
+        ["status = 'active'", *stock],
+        {
+            "category = %s": filters.category,
+            "(name ILIKE %s OR description ILIKE %s)": (pattern, pattern) if pattern else None,
+            "price >= %s": filters.min_price,
+            "price <= %s": filters.max_price,
+        },
+    )
     query = sql.SQL(
         "SELECT *, count(*) OVER () AS total_count FROM products WHERE {} "
         "ORDER BY {} LIMIT %s OFFSET %s"
-    ).format(where, sql.SQL(_ORDER_BY[sort]))
+    ).format(condition, sql.SQL(_ORDER_BY[sort]))
     rows = await (await conn.execute(query, [*params, limit, offset])).fetchall()
     if rows:
         return rows, int(rows[0]["total_count"])
     if offset == 0:
         return [], 0
-    count_query = sql.SQL("SELECT count(*) AS n FROM products WHERE {}").format(where)
+    count_query = sql.SQL("SELECT count(*) AS n FROM products WHERE {}").format(condition)
     counted = await (await conn.execute(count_query, params)).fetchone()
     return [], int(counted["n"]) if counted else 0
