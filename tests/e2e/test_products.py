@@ -91,6 +91,12 @@ def test_catalog_filters_sort_and_money(client: httpx.Client, admin_token: str) 
         "/products", params={"category": category, "min_price": "10", "max_price": "50"}
     )
     assert [p["price"] for p in ranged.json()["data"]] == ["12.50"]
+    searched = client.get("/products", params={"category": category, "q": "item 99"})
+    assert [p["price"] for p in searched.json()["data"]] == ["99.99"]
+    in_stock = client.get("/products", params={"category": category, "in_stock": "true"})
+    assert len(in_stock.json()["data"]) == 3
+    sold_out = client.get("/products", params={"category": category, "in_stock": "false"})
+    assert sold_out.json()["data"] == []
     paged = client.get(
         "/products", params={"category": category, "sort": "-price", "page_size": 2, "page": 2}
     )
