@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ledger.domain.money import CURRENCIES
+
 
 class Environment(StrEnum):
     DEVELOPMENT = "development"
@@ -82,8 +84,22 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _postgres_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("postgresql://", "postgres://")):
-            raise ValueError("must start with postgresql://")
+        """postgresql://… or its alias postgres://… (libpq takes both), kept as postgresql://."""
+        if value is None:
+            return None
+        if value.startswith("postgres://"):
+            return "postgresql://" + value.removeprefix("postgres://")
+        if not value.startswith("postgresql://"):
+            raise ValueError("must start with postgresql:// (or its alias postgres://)")
+        return value
+
+    @field_validator("ledger_currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        if value not in CURRENCIES:
+            raise ValueError(
+                f"{value} is not an ISO 4217 currency the ledger supports (e.g. USD, EUR, JPY)"
+            )
         return value
 
     @field_validator("redis_url")

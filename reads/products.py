@@ -41,7 +41,7 @@ async def list_products(
     condition, params = where(
         ["status = 'active'", *stock],
         {
-            "category = %s": filters.category,
+            "lower(category) = lower(%s)": filters.category,
             "(name ILIKE %s OR description ILIKE %s)": (pattern, pattern) if pattern else None,
             "price >= %s": filters.min_price,
             "price <= %s": filters.max_price,

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 
 from api.consistency import Consistency, consistent_with
 from api.errors import ApiError
+from api.query import known_query_only
 from api.responses import respond
 from api.routes import API_PREFIX
 from api.routes.products import to_minor
@@ -44,7 +45,7 @@ from ledger.commands import ChangeOrderStatus, OrderItemRequest, PlaceOrder
 from ledger.domain import OrderStatus, ShippingAddress
 from reads.orders import OrderFilter, get_order, list_orders, order_history, order_owner
 
-router = APIRouter(prefix=f"{API_PREFIX}/orders", tags=["orders"])
+router = APIRouter(prefix=f"{API_PREFIX}/orders", tags=["orders"], dependencies=[known_query_only])
 ORDERS = ("orders",)
 # An order command answers with the order as the `orders` projection shows it.
 ORDER = ReadBack(ORDERS, get_order, OrderOut.from_row)
@@ -81,7 +82,7 @@ async def place_order(body: PlaceOrderIn, user: CurrentUser, commands: CommandsD
             postal_code=address.postal_code,
             country=address.country.upper(),
         ),
-        payment_method=body.payment_method,
+        payment_method=body.payment_method.value,
     )
     return await commands.write_once(
         user.user_id, Ledger.place_order, command, ORDER, "Order placed", 201

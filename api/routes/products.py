@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from api.cached_reads import cached_routes
 from api.consistency import Consistency, consistent_with
 from api.errors import ApiError
+from api.query import known_query_only
 from api.responses import respond_json
 from api.routes import API_PREFIX
 from api.schemas.common import (
@@ -35,7 +36,9 @@ from ledger.domain import parse_minor
 from ledger.domain.errors import ValidationError
 from reads.products import ProductFilter, get_product, list_products
 
-router = APIRouter(prefix=f"{API_PREFIX}/products", tags=["products"])
+router = APIRouter(
+    prefix=f"{API_PREFIX}/products", tags=["products"], dependencies=[known_query_only]
+)
 PRODUCTS = ("products",)
 # A product command answers with the product as the catalog shows it.
 PRODUCT = ReadBack(PRODUCTS, get_product, ProductOut.from_row)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from api.consistency import Consistency, consistent_with
 from api.errors import ApiError
+from api.query import known_query_only
 from api.responses import respond
 from api.routes import API_PREFIX
 from api.schemas.common import Envelope, ListEnvelope, PageMeta, error_responses
@@ -25,7 +26,9 @@ from api.state import State
 from ledger.domain import OrderStatus, format_minor
 from reads import reports
 
-router = APIRouter(prefix=f"{API_PREFIX}/reports", tags=["reports"])
+router = APIRouter(
+    prefix=f"{API_PREFIX}/reports", tags=["reports"], dependencies=[known_query_only]
+)
 SalesRead = Annotated[Consistency, Depends(consistent_with("sales"))]
 InventoryRead = Annotated[Consistency, Depends(consistent_with("inventory"))]
 OrdersRead = Annotated[Consistency, Depends(consistent_with("orders"))]

@@ -3,16 +3,34 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from api.schemas.common import Amount, Model, Text
 from ledger.domain import OrderStatus, format_minor
+from ledger.domain.countries import country_code
 
 ShortText = Annotated[Text, Field(min_length=1, max_length=200)]
 MAX_QUANTITY = 10_000
 MAX_ITEMS = 100
+
+
+class PaymentMethod(StrEnum):
+    """How an order is paid; any other value is a 422 listing these."""
+
+    CARD = "card"
+    PAYPAL = "paypal"
+    BANK_TRANSFER = "bank_transfer"
+    STRIPE = "stripe"
+
+
+Country = Annotated[
+    str,
+    Field(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2, any case; kept upper case"),
+    AfterValidator(country_code),
+]
 
 
 class ShippingAddressIn(Model):
@@ -22,7 +40,7 @@ class ShippingAddressIn(Model):
     city: ShortText
     state: Annotated[Text, Field(max_length=100)]
     postal_code: Annotated[Text, Field(min_length=1, max_length=20)]
-    country: Annotated[str, Field(pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2")]
+    country: Country
 
 
 class OrderItemIn(Model):
@@ -36,7 +54,7 @@ class OrderItemIn(Model):
 class PlaceOrderIn(Model):
     items: Annotated[list[OrderItemIn], Field(min_length=1, max_length=MAX_ITEMS)]
     shipping_address: ShippingAddressIn
-    payment_method: Annotated[Text, Field(min_length=1, max_length=50)]
+    payment_method: PaymentMethod
 
 
 class ConfirmIn(Model):
