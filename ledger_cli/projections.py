@@ -1,4 +1,10 @@
-"""`ledger projector run` and `ledger projections status|rebuild|dead-letters`."""
+"""`ledger projector run` and `ledger projections status|rebuild|dead-letters`.
+
+A rebuild's progress and its summary count the same thing, event store positions (the store
+numbers its events 1, 2, 3 …; a rolled-back write leaves a gap, so the count of events can be
+a little lower than the position): the bar shows the shadow's position out of the store's
+head, the summary the position it was swapped in at, and both rates are positions per second
+of wall-clock time since the rebuild began."""
 
 from __future__ import annotations
 
@@ -8,48 +14,75 @@ import sys
 import threading
 import time
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import psycopg
 import typer
-from prometheus_client import start_http_server
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
-from rich.table import Table
+from typer._click.exceptions import UsageError
 
-from ledger.logs import get_logger
-from ledger.tracing import configure_tracing
 from ledger_cli import context
-from projections import dead_letters
-from projections.rebuild import Progress as RebuildProgress
-from projections.rebuild import RebuildError, exclusive, rebuild
-from projections.registry import resolve
-from projections.status import read_status
-from projections.worker import LIVE_BATCH, POLL_SECONDS, run_workers
+from ledger_cli.help import PLAIN
 
-projector_app = typer.Typer(help="Projector workers.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from projections.base import Projection
+    from projections.rebuild import Progress as RebuildProgress
+
+projector_app = typer.Typer(help="Projector workers.", no_args_is_help=True, rich_markup_mode=None)
 projections_app = typer.Typer(
-    help="Projection status, rebuilds and dead letters.", no_args_is_help=True
+    help="Projection status, rebuilds and dead letters.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
-log = get_logger("ledger.cli")
 PLAIN_PROGRESS_SECONDS = 2.0
+# projections.worker's LIVE_BATCH and POLL_SECONDS, written out so that `--help` need not
+# import the projections (tests/integration/test_cli_startup.py checks they agree).
+LIVE_BATCH = 1_000
+POLL_SECONDS = 1.0
 
 
-@projector_app.command("run")
+def _resolve(names: list[str] | None) -> list[Projection]:
+    """The named projections; an unknown name is a usage mistake (exit 2)."""
+    from projections.registry import UnknownProjectionError, resolve
+
+    try:
+        return resolve(names)
+    except UnknownProjectionError as exc:
+        raise UsageError(str(exc)) from None
+
+
+@projector_app.command("run", **PLAIN)
 def run(
     names: Annotated[
-        list[str] | None, typer.Argument(help="Projections to run (default: all).")
+        list[str] | None,
+        typer.Argument(metavar="NAME", help="Projections to run (default: all)."),
     ] = None,
-    metrics_port: int = typer.Option(9100, help="Port for Prometheus metrics (0: none)."),
-    metrics_host: str = typer.Option("127.0.0.1", help="Address for Prometheus metrics."),
-    batch_size: int = typer.Option(LIVE_BATCH, min=1, help="Most events per transaction."),
-    poll_seconds: float = typer.Option(POLL_SECONDS, min=0.05, help="Polling fallback interval."),
+    metrics_port: int = typer.Option(
+        9100, metavar="PORT", help="Port for Prometheus metrics (0: none)."
+    ),
+    metrics_host: str = typer.Option(
+        "127.0.0.1", metavar="HOST", help="Address for Prometheus metrics."
+    ),
+    batch_size: int = typer.Option(
+        LIVE_BATCH, min=1, metavar="N", help="Most events per transaction."
+    ),
+    poll_seconds: float = typer.Option(
+        POLL_SECONDS, min=0.05, metavar="SECONDS", help="Polling fallback interval."
+    ),
 ) -> None:
     """Run projector workers until SIGTERM or Ctrl-C (one active copy per projection)."""
-    projections = resolve(names)
+    from ledger.logs import get_logger
+    from ledger.tracing import configure_tracing
+    from projections.worker import run_workers
+
+    projections = _resolve(names)
+    context.as_service()
     url = context.url()
+    log = get_logger("ledger.cli")
     configure_tracing("ledger-projector")  # off unless OTEL_* variables ask for it
     if metrics_port:
+        from prometheus_client import start_http_server
+
         try:
             start_http_server(metrics_port, addr=metrics_host)
         except OSError as exc:
@@ -73,11 +106,18 @@ def run(
 @projections_app.command("status")
 def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Per projection: position, head of the store, lag, state and dead letters."""
+    import psycopg
+
+    from projections.status import read_status
+
     with psycopg.connect(context.url()) as conn:
         statuses = read_status(conn)
     if as_json:
         typer.echo(json.dumps([s.as_dict() for s in statuses], indent=2))
         return
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(
         "projection", "position", "head", "lag (events)", "lag (s)", "state", "dead letters"
     )
@@ -89,69 +129,78 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
     Console().print(table)
 
 
-@projections_app.command("rebuild")
+@projections_app.command("rebuild", **PLAIN)
 def rebuild_command(
-    names: Annotated[list[str] | None, typer.Argument(help="Projections to rebuild.")] = None,
+    names: Annotated[
+        list[str] | None, typer.Argument(metavar="NAME", help="Projections to rebuild.")
+    ] = None,
     all_: bool = typer.Option(False, "--all", help="Rebuild every projection."),
 ) -> None:
     """Rebuild from the event store into shadow tables, swapped in atomically when caught up.
 
-    One rebuild per projection at a time, on any host: while one runs, another is refused
-    (exit 1), and `--all` refuses unless none of them is running."""
+    Name the projections, or --all (not both). One rebuild per projection at a time, on any
+    host: while one runs, another is refused (exit 1), and --all refuses unless none of them
+    is running. Progress and summary count event store positions."""
     if not names and not all_:
-        raise typer.BadParameter("name at least one projection, or --all")
-    projections = resolve(None if all_ else names)
+        raise UsageError("name at least one projection, or --all")
+    if names and all_:
+        raise UsageError("name projections or give --all, not both")
+    projections = _resolve(None if all_ else names)
+    from projections.rebuild import exclusive, rebuild
+
     url = context.url()
-    try:
-        # Every lock first: a refused `--all` rebuilds nothing. A failed rebuild cleans up
-        # after itself while it still holds its lock.
-        with exclusive(url, [p.name for p in projections]) as lock:
-            for projection in projections:
-                report = _Reporter()
-                try:
-                    result = rebuild(url, projection, progress=report.update, lock=lock)
-                finally:
-                    report.close()
-                typer.echo(
-                    f"{result.projection}: rebuilt from {result.events} events in "
-                    f"{result.seconds:.1f} s ({result.events_per_second:,.0f} events/s), "
-                    f"position {result.position}"
-                    + (f", {result.parked} parked as dead letters" if result.parked else "")
-                )
-    except RebuildError as exc:
-        typer.echo(f"ledger: {exc}", err=True)
-        raise typer.Exit(1) from None
+    # Every lock first: a refused `--all` rebuilds nothing. A failed rebuild cleans up after
+    # itself while it still holds its lock. A RebuildError is one line, exit 1 (main).
+    with exclusive(url, [p.name for p in projections]) as lock:
+        for projection in projections:
+            report = _Reporter()
+            try:
+                result = rebuild(url, projection, progress=report.update, lock=lock)
+            finally:
+                report.close()
+            rate = result.position / result.seconds if result.seconds > 0 else 0.0
+            typer.echo(
+                f"{result.projection}: rebuilt through store position {result.position:,} "
+                f"in {result.seconds:.1f} s ({rate:,.0f} positions/s)"
+                + (f", {result.parked} parked as dead letters" if result.parked else "")
+            )
 
 
 class _Reporter:
-    """A progress bar on a terminal, plain progress lines otherwise."""
+    """A progress bar on a terminal, plain progress lines otherwise: the shadow's position
+    out of the store's head, and positions per second since the rebuild began."""
 
     def __init__(self) -> None:
         self._bar: Progress | None = None
         self._task: TaskID | None = None
         self._last_line = 0.0
+        self._started = time.perf_counter()
         if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
             self._bar = Progress(
                 TextColumn("{task.description}"), BarColumn(),
-                TextColumn("{task.completed:,.0f}/{task.total:,.0f} events"),
-                TextColumn("{task.fields[rate]:,.0f} events/s"), TimeRemainingColumn(),
+                TextColumn("{task.completed:,.0f}/{task.total:,.0f} store positions"),
+                TextColumn("{task.fields[rate]:,.0f} positions/s"), TimeRemainingColumn(),
                 console=Console(stderr=True),
             )  # fmt: skip
             self._bar.start()
 
     def update(self, p: RebuildProgress) -> None:
+        rate = p.done / max(time.perf_counter() - self._started, 1e-9)
         if self._bar is not None:
             if self._task is None:
                 self._task = self._bar.add_task(p.projection, total=p.total, rate=0.0)
-            self._bar.update(self._task, completed=p.done, total=p.total, rate=p.events_per_second)
+            self._bar.update(self._task, completed=p.done, total=p.total, rate=rate)
             return
         now = time.monotonic()
         if now - self._last_line >= PLAIN_PROGRESS_SECONDS or p.done >= p.total:
             self._last_line = now
-            eta = f"{p.eta_seconds:.0f} s" if p.eta_seconds is not None else "?"
+            eta = f"{(p.total - p.done) / rate:.0f} s" if rate > 0 else "?"
             print(
-                f"{p.projection}: {p.done}/{p.total} events, "
-                f"{p.events_per_second:,.0f} events/s, ETA {eta}",
+                f"{p.projection}: {p.done:,}/{p.total:,} store positions, "
+                f"{rate:,.0f} positions/s, ETA {eta}",
                 file=sys.stderr,
                 flush=True,
             )
@@ -161,13 +210,17 @@ class _Reporter:
             self._bar.stop()
 
 
-@projections_app.command("dead-letters")
+@projections_app.command("dead-letters", **PLAIN)
 def dead_letters_command(
-    name: str = typer.Argument(..., help="The projection."),
+    name: str = typer.Argument(..., metavar="NAME", help="The projection."),
     retry: bool = typer.Option(False, "--retry", help="Apply the parked events again, in order."),
 ) -> None:
     """Show the events a projection could not apply; --retry applies them again."""
-    projection = resolve([name])[0]
+    import psycopg
+
+    from projections import dead_letters
+
+    projection = _resolve([name])[0]
     url = context.url()
     if retry:
         result = dead_letters.retry(url, projection)
@@ -178,6 +231,9 @@ def dead_letters_command(
     if not letters:
         typer.echo(f"{name}: no dead letters")
         return
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table("position", "aggregate", "version", "event", "error", "parked at")
     for d in letters:
         table.add_row(

@@ -12,21 +12,33 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import psycopg
 import typer
-from psycopg.rows import dict_row
-from rich.console import Console
-from rich.table import Table
+from typer._click.exceptions import UsageError
 
-from ledger.domain import format_minor
 from ledger_cli import context
-from reads import reports
-from reads.reports import Granularity, TopBy
 
-app = typer.Typer(help="Reports from the projection tables.", no_args_is_help=True)
+if TYPE_CHECKING:
+    import psycopg
+
+app = typer.Typer(
+    help="Reports from the projection tables.", no_args_is_help=True, rich_markup_mode=None
+)
 MONEY = ("gross", "refunds", "net", "revenue", "price", "stock_value")
+
+
+# reads.reports' Granularity and TopBy, written out so that `--help` need not import the read
+# side (tests/integration/test_cli_startup.py checks they agree).
+class Granularity(StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+class TopBy(StrEnum):
+    REVENUE = "revenue"
+    QUANTITY = "quantity"
 
 
 class Format(StrEnum):
@@ -35,23 +47,32 @@ class Format(StrEnum):
     JSON = "json"
 
 
-FormatOption = Annotated[Format, typer.Option("--format", help="table, csv or json.")]
+FormatOption = Annotated[
+    Format, typer.Option("--format", metavar="table|csv|json", help="Output format.")
+]
 FromOption = Annotated[
-    datetime | None, typer.Option("--from", formats=["%Y-%m-%d"], help="First day (UTC).")
+    datetime | None,
+    typer.Option("--from", formats=["%Y-%m-%d"], metavar="YYYY-MM-DD", help="First day (UTC)."),
 ]
 ToOption = Annotated[
-    datetime | None, typer.Option("--to", formats=["%Y-%m-%d"], help="Last day (UTC).")
+    datetime | None,
+    typer.Option("--to", formats=["%Y-%m-%d"], metavar="YYYY-MM-DD", help="Last day (UTC)."),
 ]
 
 
 def _period(start: datetime | None, end: datetime | None) -> tuple[date, date]:
+    from reads import reports
+
     try:
         return reports.period(start.date() if start else None, end.date() if end else None)
     except reports.PeriodError:
-        raise typer.BadParameter("--from is after --to") from None
+        raise UsageError("--from is after --to") from None
 
 
 def _query(run: Callable[[psycopg.AsyncConnection[Any]], Awaitable[Any]]) -> Any:
+    import psycopg
+    from psycopg.rows import dict_row
+
     async def go() -> Any:
         async with await psycopg.AsyncConnection.connect(
             context.url(), row_factory=dict_row
@@ -62,6 +83,8 @@ def _query(run: Callable[[psycopg.AsyncConnection[Any]], Awaitable[Any]]) -> Any
 
 
 def _emit(rows: list[dict[str, Any]], columns: list[str], fmt: Format) -> None:
+    from ledger.domain import format_minor
+
     currency = context.settings().ledger_currency
     shown = [
         {c: format_minor(int(r[c]), currency) if c in MONEY else r[c] for c in columns}
@@ -74,6 +97,9 @@ def _emit(rows: list[dict[str, Any]], columns: list[str], fmt: Format) -> None:
         writer.writeheader()
         writer.writerows(shown)
     else:
+        from rich.console import Console
+        from rich.table import Table
+
         table = Table(*columns)
         for row in shown:
             table.add_row(*(str(row[c]) for c in columns))
@@ -84,10 +110,14 @@ def _emit(rows: list[dict[str, Any]], columns: list[str], fmt: Format) -> None:
 def sales(
     start: FromOption = None,
     end: ToOption = None,
-    granularity: Annotated[Granularity, typer.Option(help="day, week or month.")] = Granularity.DAY,
+    granularity: Annotated[
+        Granularity, typer.Option(metavar="day|week|month", help="Period length.")
+    ] = Granularity.DAY,
     fmt: FormatOption = Format.TABLE,
 ) -> None:
     """Orders, items, gross, refunds and net per period (confirmed orders, UTC days)."""
+    from reads import reports
+
     first, last = _period(start, end)
     rows = _query(lambda conn: reports.sales(conn, first, last, granularity.value))
     _emit(rows, ["period", "orders", "items", "gross", "refunds", "net"], fmt)
@@ -97,11 +127,13 @@ def sales(
 def top_products(
     start: FromOption = None,
     end: ToOption = None,
-    by: Annotated[TopBy, typer.Option(help="revenue or quantity.")] = TopBy.REVENUE,
-    limit: Annotated[int, typer.Option(min=1, max=100)] = 10,
+    by: Annotated[TopBy, typer.Option(metavar="revenue|quantity", help="Rank by.")] = TopBy.REVENUE,
+    limit: Annotated[int, typer.Option(min=1, max=100, metavar="N", help="1 to 100.")] = 10,
     fmt: FormatOption = Format.TABLE,
 ) -> None:
     """Best sellers by net revenue or net quantity (returns subtracted)."""
+    from reads import reports
+
     first, last = _period(start, end)
     rows = _query(lambda conn: reports.top_products(conn, first, last, by.value, limit))
     _emit(rows, ["product_id", "name", "quantity", "revenue"], fmt)
@@ -109,10 +141,14 @@ def top_products(
 
 @app.command()
 def inventory(
-    low_stock_below: Annotated[int | None, typer.Option(min=0)] = None,
+    low_stock_below: Annotated[
+        int | None, typer.Option(min=0, metavar="N", help="Only products with less available.")
+    ] = None,
     fmt: FormatOption = Format.TABLE,
 ) -> None:
     """Per product: on hand, reserved, available and stock value."""
+    from reads import reports
+
     rows, _ = _query(lambda conn: reports.inventory(conn, low_stock_below, 10_000, 0))
     _emit(
         rows,

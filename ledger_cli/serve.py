@@ -9,17 +9,29 @@ import os
 import tempfile
 
 import typer
-import uvicorn
 
 from ledger_cli import context
 
 
 def serve(
-    host: str = typer.Option("127.0.0.1", help="Address the API listens on."),
-    port: int = typer.Option(8000, help="Port the API listens on."),
-    workers: int = typer.Option(1, min=1, max=64, help="Worker processes."),
+    host: str = typer.Option("127.0.0.1", metavar="HOST", help="Address the API listens on."),
+    port: int = typer.Option(8000, metavar="PORT", help="Port the API listens on."),
+    workers: int = typer.Option(1, min=1, max=64, metavar="N", help="Worker processes."),
+    request_log: bool = typer.Option(
+        True,
+        "--request-log/--no-request-log",
+        envvar="LEDGER_REQUEST_LOG",
+        help="One log line per request (env LEDGER_REQUEST_LOG).",
+    ),
 ) -> None:
     """Run the HTTP API."""
+    import uvicorn
+
+    from ledger.logs import REQUEST_LOG_VARIABLE
+
+    # In the environment, so that the workers uvicorn starts log the same way.
+    os.environ[REQUEST_LOG_VARIABLE] = "on" if request_log else "off"
+    context.as_service()
     settings = context.settings()
     # Resolve the database once here, so every worker attaches to the same server.
     os.environ["DATABASE_URL"] = context.url()

@@ -6,23 +6,24 @@ import sys
 
 import typer
 
-from ledger.commands import RegisterUser
-from ledger.domain import Role
-from ledger.passwords import check_policy, hash_password
 from ledger_cli import context
 
-app = typer.Typer(help="User administration.", no_args_is_help=True)
+app = typer.Typer(help="User administration.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @app.command("create-admin")
 def create_admin(
-    email: str = typer.Option(..., "--email", help="The admin's email."),
-    name: str = typer.Option(..., "--name", help="The admin's name."),
+    email: str = typer.Option(..., "--email", metavar="EMAIL", help="The admin's email."),
+    name: str = typer.Option(..., "--name", metavar="NAME", help="The admin's name."),
     password_stdin: bool = typer.Option(
         False, "--password-stdin", help="Read the password from standard input."
     ),
 ) -> None:
     """Create an administrator; the password comes from --password-stdin or a prompt."""
+    from ledger.commands import RegisterUser
+    from ledger.domain import Role
+    from ledger.passwords import check_policy, hash_password
+
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:

@@ -47,20 +47,36 @@ def test_rebuild_all_reports_progress_lines_and_keeps_the_tables(
     assert done.returncode == 0, done.stderr
     summary = done.stdout.splitlines()
     assert [line.split(":")[0] for line in summary] == list(PROJECTIONS)
-    assert all(f"rebuilt from {events} events" in line for line in summary)
+    # The progress and the summary count the same thing, store positions, and say so.
+    assert all(f"rebuilt through store position {events:,} in " in line for line in summary)
+    assert all(line.endswith(" positions/s)") for line in summary)
     # Not a terminal: plain progress lines on stderr, the last one complete.
-    progress = [line for line in done.stderr.splitlines() if " events/s, ETA " in line]
+    progress = [line for line in done.stderr.splitlines() if " positions/s, ETA " in line]
     for name in PROJECTIONS:
-        assert f"{name}: {events}/{events} events" in "\n".join(progress)
+        assert f"{name}: {events:,}/{events:,} store positions" in "\n".join(progress)
     assert snapshot(database_url) == before
 
 
-def test_rebuild_of_an_unknown_projection_fails_with_one_line(
+def test_rebuild_of_an_unknown_projection_is_a_usage_error(
     database_url: str, tmp_path: Path
 ) -> None:
     failed = run_cli(database_url, tmp_path, "projections", "rebuild", "nope")
-    assert failed.returncode == 1
+    assert failed.returncode == 2
     assert failed.stdout == ""
     lines = failed.stderr.splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("ledger: unknown projection nope (known: products, users")
+    assert lines[0].endswith("; see ledger projections rebuild --help")
+
+
+def test_rebuild_refuses_names_and_all_together(
+    ledger: Ledger, database_url: str, tmp_path: Path
+) -> None:
+    create_product(ledger, "prod_a")
+    projections.catch_up(database_url)
+    refused = run_cli(database_url, tmp_path, "projections", "rebuild", "orders", "--all")
+    assert refused.returncode == 2, refused
+    assert refused.stdout == ""
+    assert refused.stderr.strip() == (
+        "ledger: name projections or give --all, not both; see ledger projections rebuild --help"
+    )
