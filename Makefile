@@ -1,10 +1,12 @@
 # Two commands matter: `make dev` runs the ledger, `make test` runs the tests.
-# Both install uv (the package manager) when it is missing, then the locked dependencies.
+# Both install uv (the package manager) when it is missing, then the locked dependencies:
+# `make dev` the runtime ones only (about 125 MB), `make test` the development toolchain too
+# (about 565 MB: pytest, mypy, locust, schemathesis, matplotlib ...).
 
 UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 PYTEST_ARGS ?=
 
-.PHONY: dev test lint typecheck check bench load uv sync
+.PHONY: dev test lint typecheck check bench load uv sync sync-runtime
 
 uv:
 	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
@@ -12,8 +14,12 @@ uv:
 sync: uv
 	@$(UV) sync --frozen --quiet
 
-dev: sync
-	$(UV) run ledger dev
+# --inexact: a toolchain that `make test` installed stays; --no-sync: `uv run` would add it.
+sync-runtime: uv
+	@$(UV) sync --frozen --no-dev --inexact --quiet
+
+dev: sync-runtime
+	$(UV) run --no-sync ledger dev
 
 test: sync
 	$(UV) run pytest --cov --cov-report=term $(PYTEST_ARGS)

@@ -32,7 +32,8 @@ def test_dev_runs_everything_and_stops_cleanly(
         "LEDGER_DATA_DIR": str(tmp_path / "data"),
         "LEDGER_ENV": "development",
     }
-    env.pop("REDIS_URL", None)
+    for variable in ("REDIS_URL", "LOG_LEVEL", "LEDGER_REQUEST_LOG"):
+        env.pop(variable, None)
     log = tmp_path / "dev.log"
     with log.open("wb") as out:
         dev = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
@@ -62,6 +63,14 @@ def test_dev_runs_everything_and_stops_cleanly(
         assert product.status_code == 200, product.text
         assert product.json()["data"]["price"] == "29.99"
         assert httpx.get(f"{base}/docs", timeout=5).status_code == 200
+        time.sleep(1.5)  # time for any late line from the children to arrive
+        # For a person: the seed line, then the banner, last and whole; no log lines, no line
+        # per request (LEDGER_REQUEST_LOG / --request-log turn those on).
+        lines = [line for line in log.read_text().splitlines() if line.strip()]
+        assert lines[0] == "demo catalog loaded: 50 products", lines
+        assert lines[1] == "ledger running", lines
+        assert lines[-1] == "Ctrl-C stops everything.", lines
+        assert len(lines) == 7, lines
     finally:
         dev.send_signal(signal.SIGTERM)
         code = dev.wait(timeout=30)
