@@ -9,6 +9,7 @@ values (an email in a unique-violation detail)."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 import psycopg
@@ -25,21 +26,44 @@ from ledger.logs import get_logger
 
 log = get_logger("ledger.api.errors")
 
-STATUS_BY_CODE = {
-    "VALIDATION_ERROR": 422,
-    "NOT_FOUND": 404,
-    "CONFLICT": 409,
-    "INSUFFICIENT_STOCK": 409,
-    "PRICE_CHANGED": 409,
-    "INVALID_TRANSITION": 409,
-    "SERVICE_UNAVAILABLE": 503,
-    "UNAUTHORIZED": 401,
-    "FORBIDDEN": 403,
-    "IDEMPOTENCY_KEY_REUSED": 422,
-    "RATE_LIMITED": 429,
-    "PAYLOAD_TOO_LARGE": 413,
-    "METHOD_NOT_ALLOWED": 405,
-    "INTERNAL_ERROR": 500,
+
+class ErrorCode(StrEnum):
+    """Every `error.code` the API answers with: the contract's codes, and the two the HTTP
+    edge adds for requests no operation takes (a body over the cap, a method a path lacks)."""
+
+    VALIDATION_ERROR = "VALIDATION_ERROR"
+    UNAUTHORIZED = "UNAUTHORIZED"
+    FORBIDDEN = "FORBIDDEN"
+    NOT_FOUND = "NOT_FOUND"
+    CONFLICT = "CONFLICT"
+    INSUFFICIENT_STOCK = "INSUFFICIENT_STOCK"
+    PRICE_CHANGED = "PRICE_CHANGED"
+    INVALID_TRANSITION = "INVALID_TRANSITION"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+    RATE_LIMITED = "RATE_LIMITED"
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+
+
+# The one table of codes and their statuses: the handlers answer with it and the OpenAPI
+# document (api.schemas.common.error_responses) is written from it.
+STATUS_BY_CODE: dict[str, int] = {
+    ErrorCode.VALIDATION_ERROR: 422,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.INSUFFICIENT_STOCK: 409,
+    ErrorCode.PRICE_CHANGED: 409,
+    ErrorCode.INVALID_TRANSITION: 409,
+    ErrorCode.SERVICE_UNAVAILABLE: 503,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.IDEMPOTENCY_KEY_REUSED: 422,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.INTERNAL_ERROR: 500,
 }
 _CODE_BY_STATUS = {
     400: "VALIDATION_ERROR",
@@ -78,6 +102,8 @@ def error_response(
     details: Any = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
+    if status == 422:
+        details = validation_details(details, message)
     body = {"success": False, "error": {"code": code, "message": message, "details": details}}
     return JSONResponse(body, status_code=status, headers=headers)
 
@@ -102,7 +128,8 @@ def render(exc: Exception, currency: str) -> JSONResponse:
         status = 422 if exc.status_code == 400 else exc.status_code
         code = _CODE_BY_STATUS.get(status, "VALIDATION_ERROR")
         message = "no such resource" if status == 404 else str(exc.detail)
-        return error_response(status, code, message, None, dict(exc.headers or {}))
+        details = [issue(("body",), message, "json_invalid")] if status == 422 else None
+        return error_response(status, code, message, details, dict(exc.headers or {}))
     if isinstance(exc, psycopg.DataError):
         # A value PostgreSQL refuses (out of range, invalid text): the client's input.
         return error_response(422, "VALIDATION_ERROR", "a value is out of range or invalid")
@@ -136,6 +163,24 @@ def _domain_details(exc: DomainError, currency: str) -> Any:
             for key, value in details.items()
         }
     return details
+
+
+def issue(loc: tuple[str, ...], msg: str, kind: str = "value_error") -> dict[str, Any]:
+    """One entry of a 422's `details`: where (as pydantic names it), what, and its type."""
+    return {"loc": list(loc), "msg": msg, "type": kind}
+
+
+def validation_details(details: Any, message: str) -> list[dict[str, Any]]:
+    """Every 422's `details` in the one shape, a list of {loc, msg, type}: the list pydantic's
+    errors give is kept; a domain error's {"field": name} (a body field) becomes one entry at
+    ("body", name); anything else one entry at no particular place."""
+    if isinstance(details, list) and all(
+        isinstance(entry, dict) and {"loc", "msg", "type"} <= entry.keys() for entry in details
+    ):
+        return details
+    if isinstance(details, dict) and isinstance(details.get("field"), str):
+        return [issue(("body", *details["field"].split(".")), message)]
+    return [issue((), message)]
 
 
 def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:

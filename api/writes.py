@@ -3,7 +3,9 @@
 Commands call the synchronous `Ledger` in a bounded thread pool (its size is the write pool's),
 then, unless the client sent `Prefer: respond-async`, wait until the projections serving the
 touched resource reach the command's position (read your writes), and answer with the record
-as its projection shows it, or 202 with the id and the position to ask for."""
+as its projection shows it, or 202 with the id and the position to ask for. With
+`Prefer: respond-async` the answer is always that 202 (RFC 7240: the server processes the
+request asynchronously), however fast the projection happened to be."""
 
 from __future__ import annotations
 
@@ -37,6 +39,8 @@ class Settled:
     result: CommandResult
     fresh: bool
     headers: dict[str, str] = field(default_factory=dict)
+    # The client sent `Prefer: respond-async`: the answer is the 202, whatever the timing.
+    asynchronous: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,7 @@ class Commands:
         headers = {POSITION_HEADER: str(result.position)}
         if not fresh and not self.respond_async:
             headers[STALE_HEADER] = "true"
-        return Settled(result, fresh, headers)
+        return Settled(result, fresh, headers, self.respond_async)
 
     async def write(
         self,
@@ -137,9 +141,10 @@ async def read_back(
     status_code: int = 200,
 ) -> Response:
     """The touched record as its projection shows it once the command is visible there;
-    otherwise 202 with the id and the position to ask for."""
+    otherwise, and always when the client asked not to wait (`Prefer: respond-async`), 202
+    with the id and the position to ask for: one shape per request, never one by timing."""
     aggregate_id = settled.result.aggregate_id
-    if settled.fresh:
+    if settled.fresh and not settled.asynchronous:
         async with state.pool.connection() as conn:
             row = await fetch(conn, aggregate_id)
         if row is not None:

@@ -99,12 +99,18 @@ async def top_products(
 async def inventory(
     conn: Conn, low_stock_below: int | None, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], int]:
+    """The inventory rows, product ids in natural order (the contract names no order): a total,
+    stable one, by the id without its trailing number, then that number as a number (prod_2
+    before prod_10, no number before any), then the id itself, byte-wise."""
     cursor = await conn.execute(
         """
         SELECT *, on_hand * price AS stock_value, count(*) OVER () AS total_count
         FROM inventory
         WHERE %(low)s::bigint IS NULL OR available < %(low)s::bigint
-        ORDER BY product_id LIMIT %(limit)s OFFSET %(offset)s
+        ORDER BY regexp_replace(product_id, '[0-9]+$', '') COLLATE "C",
+                 NULLIF(substring(product_id from '[0-9]+$'), '')::numeric NULLS FIRST,
+                 product_id COLLATE "C"
+        LIMIT %(limit)s OFFSET %(offset)s
         """,
         {"low": low_stock_below, "limit": limit, "offset": offset},
     )

@@ -10,11 +10,12 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from api.consistency import Consistency, consistent_with
 from api.errors import ApiError
+from api.errors import ErrorCode as E
 from api.idempotency import Idempotent
 from api.responses import respond
 from api.routes import API_PREFIX
 from api.schemas.auth import LoginIn, RefreshIn, RegisteredOut, RegisterIn, TokensOut, UserOut
-from api.schemas.common import Envelope, error_responses
+from api.schemas.common import Envelope, command_docs, error_responses, read_responses
 from api.security import CurrentUser
 from api.state import State
 from api.tokens import issue_tokens, rotate_tokens
@@ -39,7 +40,7 @@ def client_address(request: Request) -> str:
     "/register",
     status_code=201,
     response_model=Envelope[RegisteredOut],
-    responses=error_responses(409, 413, 429),
+    **command_docs(E.CONFLICT, E.RATE_LIMITED, success=201),
 )
 async def register(
     body: RegisterIn, request: Request, state: State, commands: CommandsDep, once: Idempotent
@@ -72,7 +73,11 @@ async def _register(body: RegisterIn, state: State, commands: Commands) -> Respo
     )
 
 
-@router.post("/login", response_model=Envelope[TokensOut], responses=error_responses(401, 413, 429))
+@router.post(
+    "/login",
+    response_model=Envelope[TokensOut],
+    responses=error_responses(E.UNAUTHORIZED, E.PAYLOAD_TOO_LARGE, E.RATE_LIMITED),
+)
 async def login(body: LoginIn, request: Request, state: State) -> Response:
     """Sign in with email and password; returns an access and a refresh token."""
     settings = state.settings
@@ -100,7 +105,11 @@ async def login(body: LoginIn, request: Request, state: State) -> Response:
     return respond(Envelope(message="Signed in", data=tokens))
 
 
-@router.post("/refresh", response_model=Envelope[TokensOut], responses=error_responses(401, 413))
+@router.post(
+    "/refresh",
+    response_model=Envelope[TokensOut],
+    responses=error_responses(E.UNAUTHORIZED, E.PAYLOAD_TOO_LARGE),
+)
 async def refresh(body: RefreshIn, state: State) -> Response:
     """Exchange a refresh token for a new pair; the old refresh token stops working."""
     async with state.pool.connection() as conn:
@@ -108,7 +117,11 @@ async def refresh(body: RefreshIn, state: State) -> Response:
     return respond(Envelope(message="Tokens refreshed", data=tokens))
 
 
-@router.get("/me", response_model=Envelope[UserOut], responses=error_responses(401, 404))
+@router.get(
+    "/me",
+    response_model=Envelope[UserOut],
+    responses=read_responses(E.UNAUTHORIZED, E.NOT_FOUND),
+)
 async def me(
     user: CurrentUser,
     state: State,

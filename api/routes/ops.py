@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from pydantic import BaseModel
 from redis.exceptions import RedisError
 
+from api.errors import ErrorCode as E
 from api.responses import respond
 from api.routes import API_PREFIX
 from api.schemas.common import Envelope, ErrorEnvelope, error_responses
@@ -63,7 +64,12 @@ async def health() -> Response:
 @router.get(
     "/health/ready",
     response_model=Envelope[ReadinessOut],
-    responses={503: {"model": ErrorEnvelope, "description": "A check failed"}},
+    responses={
+        503: {
+            **error_responses(E.SERVICE_UNAVAILABLE)[503],
+            "description": "A check failed: SERVICE_UNAVAILABLE",
+        }
+    },
 )
 async def ready(state: State) -> Response:
     """Readiness: the database and Redis answer, and every projection keeps up."""
@@ -143,7 +149,7 @@ async def _refresh_projection_gauges(state: ApiState) -> None:
 @router.get(
     "/projections",
     response_model=Envelope[list[ProjectionStatusOut]],
-    responses=error_responses(401, 403),
+    responses=error_responses(E.UNAUTHORIZED, E.FORBIDDEN),
 )
 async def projections(_: AdminUser, state: State) -> Response:
     """Every projection: position, head of the store, lag, state and dead letters."""

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 
 from api.consistency import Consistency, consistent_with
 from api.errors import ApiError
+from api.errors import ErrorCode as E
 from api.query import known_query_only
 from api.responses import respond
 from api.routes import API_PREFIX
@@ -25,8 +26,8 @@ from api.schemas.common import (
     Model,
     PageMeta,
     Text,
-    command_responses,
-    error_responses,
+    command_docs,
+    read_responses,
 )
 from api.schemas.orders import (
     ConfirmIn,
@@ -51,10 +52,18 @@ ORDERS = ("orders",)
 ORDER = ReadBack(ORDERS, get_order, OrderOut.from_row)
 OrdersRead = Annotated[Consistency, Depends(consistent_with(*ORDERS))]
 OrderId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_:.-]+$")]
-_COMMAND_RESPONSES = command_responses(401, 403, 404, 409, 413)
+# CONFLICT: a concurrent change to the same order or product that kept winning.
+_PLACE_ERRORS = (
+    E.UNAUTHORIZED, E.NOT_FOUND, E.CONFLICT, E.INSUFFICIENT_STOCK, E.PRICE_CHANGED
+)  # fmt: skip
 
 
-@router.post("", status_code=201, response_model=Envelope[OrderOut], responses=_COMMAND_RESPONSES)
+@router.post(
+    "",
+    status_code=201,
+    response_model=Envelope[OrderOut],
+    **command_docs(*_PLACE_ERRORS, success=201),
+)
 async def place_order(body: PlaceOrderIn, user: CurrentUser, commands: CommandsDep) -> Response:
     """Place an order: prices come from the catalog and stock is reserved; status pending."""
     currency = commands.state.settings.ledger_currency
@@ -66,7 +75,7 @@ async def place_order(body: PlaceOrderIn, user: CurrentUser, commands: CommandsD
                 product_id=item.product_id,
                 quantity=item.quantity,
                 expected_price=(
-                    to_minor(item.price, currency, f"items.{n}.price")
+                    to_minor(item.price, currency, ("body", "items", str(n), "price"))
                     if item.price is not None
                     else None
                 ),
@@ -89,7 +98,7 @@ async def place_order(body: PlaceOrderIn, user: CurrentUser, commands: CommandsD
     )
 
 
-@router.get("", response_model=ListEnvelope[OrderOut], responses=error_responses(401))
+@router.get("", response_model=ListEnvelope[OrderOut], responses=read_responses(E.UNAUTHORIZED))
 async def list_my_orders(
     user: CurrentUser,
     state: State,
@@ -126,7 +135,11 @@ async def _visible_order_owner(state: State, user: Principal, order_id: str) -> 
         raise ApiError("NOT_FOUND", f"order {order_id} not found")
 
 
-@router.get("/{order_id}", response_model=Envelope[OrderOut], responses=error_responses(401, 404))
+@router.get(
+    "/{order_id}",
+    response_model=Envelope[OrderOut],
+    responses=read_responses(E.UNAUTHORIZED, E.NOT_FOUND),
+)
 async def order_detail(
     order_id: OrderId, user: CurrentUser, state: State, consistency: OrdersRead
 ) -> Response:
@@ -141,7 +154,7 @@ async def order_detail(
 @router.get(
     "/{order_id}/history",
     response_model=Envelope[list[HistoryEntryOut]],
-    responses=error_responses(401, 404),
+    responses=read_responses(E.UNAUTHORIZED, E.NOT_FOUND),
 )
 async def order_timeline(
     order_id: OrderId, user: CurrentUser, state: State, consistency: OrdersRead
@@ -234,9 +247,17 @@ def _transition_endpoint(transition: Transition) -> Callable[..., Awaitable[Resp
     return endpoint
 
 
+def _transition_errors(transition: Transition) -> tuple[E, ...]:
+    """What a lifecycle route may answer besides invalid input: an order that is not there (or
+    not the caller's), a transition its status does not allow, a concurrent change that kept
+    winning; and, when only admins may make it, FORBIDDEN."""
+    errors = (E.UNAUTHORIZED, E.NOT_FOUND, E.INVALID_TRANSITION, E.CONFLICT)
+    return errors if transition.owner_may else (*errors, E.FORBIDDEN)
+
+
 for _transition in TRANSITIONS:
     router.post(
         f"/{{order_id}}/{_transition.name}",
         response_model=Envelope[OrderOut],
-        responses=_COMMAND_RESPONSES,
+        **command_docs(*_transition_errors(_transition)),
     )(_transition_endpoint(_transition))

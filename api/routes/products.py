@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 
 from api.cached_reads import cached_routes
 from api.consistency import Consistency, consistent_with
-from api.errors import ApiError
+from api.errors import ApiError, issue
+from api.errors import ErrorCode as E
 from api.query import known_query_only
 from api.responses import respond_json
 from api.routes import API_PREFIX
@@ -16,8 +17,8 @@ from api.schemas.common import (
     Envelope,
     ListEnvelope,
     Text,
-    command_responses,
-    error_responses,
+    command_docs,
+    read_responses,
 )
 from api.schemas.products import (
     ProductCreateIn,
@@ -47,15 +48,16 @@ ProductId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0
 MAX_PAGE = 100_000
 
 
-def to_minor(value: str | int | float, currency: str, field: str) -> int:
-    """A client's amount in minor units; a 422 naming the field when it is not one."""
+def to_minor(value: str | int | float, currency: str, loc: tuple[str, ...]) -> int:
+    """A client's amount in minor units; a 422 at `loc` (as pydantic names a place:
+    ("query", "min_price"), ("body", "items", "0", "price")) when it is not one."""
     try:
         return parse_minor(value, currency)
     except ValidationError as exc:
-        raise ValidationError(exc.message, {"field": field}) from None
+        raise ApiError("VALIDATION_ERROR", exc.message, [issue(loc, exc.message)]) from None
 
 
-@router.get("", response_model=ListEnvelope[ProductOut], responses=error_responses())
+@router.get("", response_model=ListEnvelope[ProductOut], responses=read_responses())
 async def list_catalog(
     state: State,
     consistency: ProductsRead,
@@ -75,8 +77,12 @@ async def list_catalog(
     filters = ProductFilter(
         category=category,
         q=q,
-        min_price=to_minor(min_price, currency, "min_price") if min_price is not None else None,
-        max_price=to_minor(max_price, currency, "max_price") if max_price is not None else None,
+        min_price=to_minor(min_price, currency, ("query", "min_price"))
+        if min_price is not None
+        else None,
+        max_price=to_minor(max_price, currency, ("query", "max_price"))
+        if max_price is not None
+        else None,
         in_stock=in_stock,
     )
     async with state.pool.connection() as conn:
@@ -92,7 +98,9 @@ async def list_catalog(
     return respond_json(envelope, 200, consistency.headers)
 
 
-@router.get("/{product_id}", response_model=Envelope[ProductOut], responses=error_responses(404))
+@router.get(
+    "/{product_id}", response_model=Envelope[ProductOut], responses=read_responses(E.NOT_FOUND)
+)
 async def product_detail(
     product_id: ProductId, state: State, consistency: ProductsRead
 ) -> Response:
@@ -110,14 +118,16 @@ CACHED_ROUTES = cached_routes(
     router, "products", {"products": list_catalog, "product": product_detail}
 )
 
-_COMMAND_RESPONSES = command_responses(401, 403, 404, 409, 413)
+# What an admin's product command may answer besides invalid input: CONFLICT covers an id
+# already taken and a concurrent change that kept winning.
+_ADMIN = (E.UNAUTHORIZED, E.FORBIDDEN, E.CONFLICT)
 
 
 @router.post(
     "",
     status_code=201,
     response_model=Envelope[ProductOut],
-    responses=_COMMAND_RESPONSES,
+    **command_docs(*_ADMIN, success=201),
 )
 async def create_product(
     body: ProductCreateIn, admin: AdminUser, state: State, commands: CommandsDep
@@ -127,7 +137,7 @@ async def create_product(
         product_id=body.id,
         name=body.name,
         description=body.description,
-        price=to_minor(body.price, state.settings.ledger_currency, "price"),
+        price=to_minor(body.price, state.settings.ledger_currency, ("body", "price")),
         category=body.category,
         tags=tuple(body.tags),
         images=tuple(body.images),
@@ -141,7 +151,7 @@ async def create_product(
 @router.patch(
     "/{product_id}",
     response_model=Envelope[ProductOut],
-    responses=_COMMAND_RESPONSES,
+    **command_docs(*_ADMIN, E.NOT_FOUND, idempotent=False),
 )
 async def update_product(
     product_id: ProductId,
@@ -159,7 +169,7 @@ async def update_product(
         category=body.category,
         tags=tuple(body.tags) if body.tags is not None else None,
         images=tuple(body.images) if body.images is not None else None,
-        price=to_minor(price, state.settings.ledger_currency, "price")
+        price=to_minor(price, state.settings.ledger_currency, ("body", "price"))
         if price is not None
         else None,
     )
@@ -169,7 +179,7 @@ async def update_product(
 @router.post(
     "/{product_id}/stock",
     response_model=Envelope[ProductOut],
-    responses=_COMMAND_RESPONSES,
+    **command_docs(*_ADMIN, E.NOT_FOUND, E.INSUFFICIENT_STOCK),
 )
 async def adjust_stock(
     product_id: ProductId,
@@ -187,7 +197,7 @@ async def adjust_stock(
 @router.delete(
     "/{product_id}",
     response_model=Envelope[ProductOut],
-    responses=_COMMAND_RESPONSES,
+    **command_docs(*_ADMIN, E.NOT_FOUND, idempotent=False),
 )
 async def discontinue_product(
     product_id: ProductId, _: AdminUser, commands: CommandsDep

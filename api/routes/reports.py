@@ -8,11 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response
 
 from api.consistency import Consistency, consistent_with
-from api.errors import ApiError
+from api.errors import ApiError, issue
+from api.errors import ErrorCode as E
 from api.query import known_query_only
 from api.responses import respond
 from api.routes import API_PREFIX
-from api.schemas.common import Envelope, ListEnvelope, PageMeta, error_responses
+from api.schemas.common import Envelope, ListEnvelope, PageMeta, read_responses
 from api.schemas.reports import (
     Granularity,
     InventoryRowOut,
@@ -32,7 +33,7 @@ router = APIRouter(
 SalesRead = Annotated[Consistency, Depends(consistent_with("sales"))]
 InventoryRead = Annotated[Consistency, Depends(consistent_with("inventory"))]
 OrdersRead = Annotated[Consistency, Depends(consistent_with("orders"))]
-_RESPONSES = error_responses(401, 403)
+_RESPONSES = read_responses(E.UNAUTHORIZED, E.FORBIDDEN)
 
 
 def _period(start: date | None, end: date | None) -> tuple[date, date]:
@@ -40,7 +41,8 @@ def _period(start: date | None, end: date | None) -> tuple[date, date]:
     try:
         return reports.period(start, end)
     except reports.PeriodError:
-        raise ApiError("VALIDATION_ERROR", "from must not be after to", {"field": "from"}) from None
+        message = "from must not be after to"
+        raise ApiError("VALIDATION_ERROR", message, [issue(("query", "from"), message)]) from None
 
 
 FromDate = Annotated[date | None, Query(alias="from", description="First day (UTC), inclusive")]

@@ -5,23 +5,45 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from api.schemas.common import Model, Text
 
 
 class RegisterIn(Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Ada Lovelace",
+                    "email": "ada@example.com",
+                    "password": "Analytical-Engine-1843",
+                }
+            ]
+        }
+    )
+
     name: Annotated[Text, Field(min_length=1, max_length=100)]
     email: EmailStr
     password: Annotated[Text, Field(min_length=1, max_length=256)]
 
 
 class LoginIn(Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"email": "ada@example.com", "password": "Analytical-Engine-1843"}]
+        }
+    )
+
     email: Annotated[Text, Field(min_length=1, max_length=320)]
     password: Annotated[Text, Field(min_length=1, max_length=256)]
 
 
 class RefreshIn(Model):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"refresh_token": "rt_9f3b2c7d4e1a48f6b0c5d2e7a1f4b8c3"}]}
+    )
+
     refresh_token: Annotated[Text, Field(min_length=1, max_length=200)]
 
 

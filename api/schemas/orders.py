@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from api.schemas.common import Amount, Model, Text
 from ledger.domain import OrderStatus, format_minor
@@ -34,6 +34,22 @@ Country = Annotated[
 
 
 class ShippingAddressIn(Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "full_name": "Ada Lovelace",
+                    "address_line1": "350 Fifth Avenue",
+                    "address_line2": "Suite 4200",
+                    "city": "New York",
+                    "state": "NY",
+                    "postal_code": "10118",
+                    "country": "US",
+                }
+            ]
+        }
+    )
+
     full_name: ShortText
     address_line1: ShortText
     address_line2: Annotated[Text, Field(max_length=200)] | None = None
@@ -52,26 +68,78 @@ class OrderItemIn(Model):
 
 
 class PlaceOrderIn(Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {"product_id": "prod_1", "quantity": 2, "price": "29.99"},
+                        {"product_id": "prod_2", "quantity": 1},
+                    ],
+                    "shipping_address": {
+                        "full_name": "Ada Lovelace",
+                        "address_line1": "350 Fifth Avenue",
+                        "address_line2": "Suite 4200",
+                        "city": "New York",
+                        "state": "NY",
+                        "postal_code": "10118",
+                        "country": "US",
+                    },
+                    "payment_method": "card",
+                }
+            ]
+        }
+    )
+
     items: Annotated[list[OrderItemIn], Field(min_length=1, max_length=MAX_ITEMS)]
     shipping_address: ShippingAddressIn
     payment_method: PaymentMethod
 
 
 class ConfirmIn(Model):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"payment_intent_id": "pi_3PqK2eLkdIwHu7ix0X1YzAbC"}]}
+    )
+
     payment_intent_id: Annotated[Text, Field(min_length=1, max_length=200)]
 
 
 class ShipIn(Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"carrier": "UPS", "tracking_number": "1Z999AA10123456784"}]
+        }
+    )
+
     carrier: Annotated[Text, Field(min_length=1, max_length=100)]
     tracking_number: Annotated[Text, Field(min_length=1, max_length=100)]
 
 
 class ReasonIn(Model):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "The customer asked to cancel before shipping"}]}
+    )
+
     reason: Annotated[Text, Field(max_length=500)] = ""
 
 
 class EmptyIn(Model):
     """No fields: the transition needs nothing but the order."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{}]})
+
+
+# The shipping address's keys in the contract's order; the read table keeps it as jsonb, which
+# stores an object's keys by length, not as written.
+ADDRESS_FIELDS = (
+    "full_name", "address_line1", "address_line2", "city", "state", "postal_code", "country"
+)  # fmt: skip
+
+
+def in_contract_order(address: dict[str, Any]) -> dict[str, Any]:
+    """The address with its keys in ADDRESS_FIELDS order, any others after them."""
+    ordered = {key: address[key] for key in ADDRESS_FIELDS if key in address}
+    return {**ordered, **{k: v for k, v in address.items() if k not in ordered}}
 
 
 class OrderItemOut(BaseModel):
@@ -116,7 +184,7 @@ class OrderOut(BaseModel):
             ],
             total=format_minor(row["total"], currency),
             currency=currency,
-            shipping_address=row["shipping_address"],
+            shipping_address=in_contract_order(row["shipping_address"]),
             payment_method=row["payment_method"],
             payment_intent_id=row["payment_intent_id"],
             carrier=row["carrier"],

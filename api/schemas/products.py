@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas.common import Amount, Model, Text
 from ledger.domain import format_minor
@@ -30,6 +30,23 @@ class ProductSort(StrEnum):
 
 
 class ProductCreateIn(Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "prod_1",
+                    "name": "Merino Wool Crew Sweater",
+                    "description": "Midweight merino knit, machine washable.",
+                    "price": "29.99",
+                    "category": "apparel",
+                    "tags": ["wool", "winter"],
+                    "images": ["https://images.example.com/products/merino-crew.jpg"],
+                    "stock": 120,
+                }
+            ]
+        }
+    )
+
     id: Annotated[str | None, Field(pattern=r"^prod_[A-Za-z0-9_-]{1,59}$")] = None
     name: Name
     description: Description = ""
@@ -41,6 +58,14 @@ class ProductCreateIn(Model):
 
 
 class ProductUpdateIn(Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"price": "34.99", "description": "Midweight merino knit, now in six colours."}
+            ]
+        }
+    )
+
     name: Name | None = None
     description: Description | None = None
     category: Category | None = None
@@ -50,6 +75,12 @@ class ProductUpdateIn(Model):
 
 
 class StockIn(Model):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"delta": 50, "reason": "Received purchase order PO-20417"}]
+        }
+    )
+
     delta: Annotated[int, Field(ge=-MAX_STOCK, le=MAX_STOCK, description="+ receives, - removes")]
     reason: Annotated[Text, Field(min_length=1, max_length=500)]
 
