@@ -3,8 +3,9 @@
 A rebuild's progress and its summary count the same thing, event store positions (the store
 numbers its events 1, 2, 3 …; a rolled-back write leaves a gap, so the count of events can be
 a little lower than the position): the bar shows the shadow's position out of the store's
-head, the summary the position it was swapped in at, and both rates are positions per second
-of wall-clock time since the rebuild began."""
+head, the summary the position it was swapped in at; the rate, in both, is the fill's: store
+positions per second of wall-clock time from the rebuild's start to its last progress report
+(the summary's seconds add the index build and the swap)."""
 
 from __future__ import annotations
 
@@ -158,10 +159,9 @@ def rebuild_command(
                 result = rebuild(url, projection, progress=report.update, lock=lock)
             finally:
                 report.close()
-            rate = result.position / result.seconds if result.seconds > 0 else 0.0
             typer.echo(
                 f"{result.projection}: rebuilt through store position {result.position:,} "
-                f"in {result.seconds:.1f} s ({rate:,.0f} positions/s)"
+                f"in {result.seconds:.1f} s (filled at {report.rate:,.0f} positions/s)"
                 + (f", {result.parked} parked as dead letters" if result.parked else "")
             )
 
@@ -174,7 +174,9 @@ class _Reporter:
         self._bar: Progress | None = None
         self._task: TaskID | None = None
         self._last_line = 0.0
+        self._last_done = -1
         self._started = time.perf_counter()
+        self.rate = 0.0  # the last one shown
         if sys.stderr.isatty():
             from rich.console import Console
             from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -190,13 +192,15 @@ class _Reporter:
     def update(self, p: RebuildProgress) -> None:
         rate = p.done / max(time.perf_counter() - self._started, 1e-9)
         if self._bar is not None:
+            self.rate = rate
             if self._task is None:
                 self._task = self._bar.add_task(p.projection, total=p.total, rate=0.0)
             self._bar.update(self._task, completed=p.done, total=p.total, rate=rate)
             return
         now = time.monotonic()
-        if now - self._last_line >= PLAIN_PROGRESS_SECONDS or p.done >= p.total:
-            self._last_line = now
+        final = p.done >= p.total and p.done != self._last_done
+        if now - self._last_line >= PLAIN_PROGRESS_SECONDS or final:
+            self._last_line, self._last_done, self.rate = now, p.done, rate
             eta = f"{(p.total - p.done) / rate:.0f} s" if rate > 0 else "?"
             print(
                 f"{p.projection}: {p.done:,}/{p.total:,} store positions, "
