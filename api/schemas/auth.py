@@ -9,6 +9,10 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from api.schemas.common import Model, Text
 
+# Values of the OpenAPI examples only; no ledger accepts them as credentials.
+EXAMPLE_PASSWORD = "Analytical-Engine-1843"  # noqa: S105  # nosec B105
+EXAMPLE_REFRESH_TOKEN = "rt_9f3b2c7d4e1a48f6b0c5d2e7a1f4b8c3"  # noqa: S105  # nosec B105
+
 
 class RegisterIn(Model):
     model_config = ConfigDict(
@@ -17,7 +21,7 @@ class RegisterIn(Model):
                 {
                     "name": "Ada Lovelace",
                     "email": "ada@example.com",
-                    "password": "Analytical-Engine-1843",
+                    "password": EXAMPLE_PASSWORD,
                 }
             ]
         }
@@ -30,9 +34,7 @@ class RegisterIn(Model):
 
 class LoginIn(Model):
     model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [{"email": "ada@example.com", "password": "Analytical-Engine-1843"}]
-        }
+        json_schema_extra={"examples": [{"email": "ada@example.com", "password": EXAMPLE_PASSWORD}]}
     )
 
     email: Annotated[Text, Field(min_length=1, max_length=320)]
@@ -41,7 +43,7 @@ class LoginIn(Model):
 
 class RefreshIn(Model):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"refresh_token": "rt_9f3b2c7d4e1a48f6b0c5d2e7a1f4b8c3"}]}
+        json_schema_extra={"examples": [{"refresh_token": EXAMPLE_REFRESH_TOKEN}]}
     )
 
     refresh_token: Annotated[Text, Field(min_length=1, max_length=200)]
