@@ -10,8 +10,13 @@ from psycopg import sql
 
 from reads import Conn, where
 
+# Every column by name, never `o.*`: a query's result type is the code's, not the table's, so
+# a migration that adds a column, or a rebuild's swap to a new relation, cannot change the
+# shape of a statement a pooled connection prepared before it (docs/architecture.md, Read side).
 _ORDER_COLUMNS = """
-    o.*, COALESCE((
+    o.id, o.customer_id, o.status, o.total, o.currency, o.shipping_address, o.payment_method,
+    o.payment_intent_id, o.carrier, o.tracking_number, o.created_at, o.updated_at,
+    COALESCE((
         SELECT json_agg(json_build_object(
             'product_id', i.product_id, 'name', i.name, 'quantity', i.quantity,
             'unit_price', i.unit_price, 'subtotal', i.subtotal) ORDER BY i.line_no)

@@ -9,6 +9,11 @@ from psycopg import sql
 
 from reads import Conn, like_pattern, where
 
+# Every column by name, never `*` (see _ORDER_COLUMNS in reads.orders).
+_PRODUCT_COLUMNS = (
+    "id, name, description, price, currency, category, tags, images, on_hand, reserved, "
+    "available, status, created_at, updated_at"
+)
 _ORDER_BY = {
     "name": "name ASC, id ASC",
     "-name": "name DESC, id ASC",
@@ -28,7 +33,8 @@ class ProductFilter:
 
 
 async def get_product(conn: Conn, product_id: str) -> dict[str, Any] | None:
-    cursor = await conn.execute("SELECT * FROM products WHERE id = %s", (product_id,))
+    query = f"SELECT {_PRODUCT_COLUMNS} FROM products WHERE id = %s"  # noqa: S608 - fixed text  # nosec B608
+    cursor = await conn.execute(query, (product_id,))
     return await cursor.fetchone()
 
 
@@ -48,9 +54,9 @@ async def list_products(
         },
     )
     query = sql.SQL(
-        "SELECT *, count(*) OVER () AS total_count FROM products WHERE {} "
+        "SELECT {}, count(*) OVER () AS total_count FROM products WHERE {} "
         "ORDER BY {} LIMIT %s OFFSET %s"
-    ).format(condition, sql.SQL(_ORDER_BY[sort]))
+    ).format(sql.SQL(_PRODUCT_COLUMNS), condition, sql.SQL(_ORDER_BY[sort]))
     rows = await (await conn.execute(query, [*params, limit, offset])).fetchall()
     if rows:
         return rows, int(rows[0]["total_count"])

@@ -104,7 +104,9 @@ async def inventory(
     before prod_10, no number before any), then the id itself, byte-wise."""
     cursor = await conn.execute(
         """
-        SELECT *, on_hand * price AS stock_value, count(*) OVER () AS total_count
+        SELECT product_id, name, price, currency, status, on_hand, reserved, available,
+               received_total, adjusted_total, shipped_total, updated_at,
+               on_hand * price AS stock_value, count(*) OVER () AS total_count
         FROM inventory
         WHERE %(low)s::bigint IS NULL OR available < %(low)s::bigint
         ORDER BY regexp_replace(product_id, '[0-9]+$', '') COLLATE "C",
