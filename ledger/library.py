@@ -15,10 +15,11 @@ from typing import Any
 import psycopg
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import BaseAggregate
-from eventsourcing.persistence import Recording
+from eventsourcing.persistence import Mapper, Recording
 
 from ledger.domain.base import LedgerAggregate
 from ledger.eventstore import CONNECT_TIMEOUT_SECONDS, Committed
+from ledger.upcasting import UpcastingMapper
 
 
 def mutate(aggregate: Any, events: Iterable[Any]) -> Any:
@@ -32,6 +33,13 @@ def mutate(aggregate: Any, events: Iterable[Any]) -> Any:
 
 class TunedApplication(Application[str]):
     """The library's `Application` with the ledger's overrides."""
+
+    def construct_mapper(self) -> Mapper[str]:
+        """The library's mapper with the ledger's upcasters (ledger.upcasting) applied to
+        every stored event and snapshot it reads, before the library's own."""
+        return self.factory.mapper(
+            transcoder=self.construct_transcoder(), mapper_class=UpcastingMapper
+        )
 
     def save(self, *objs: Any, **kwargs: Any) -> Committed:
         """The library's `save`, collecting events without its `isinstance` checks against

@@ -11,7 +11,7 @@ import sys
 import typer
 from typer._click import exceptions as click  # Typer vendors Click: these are its errors
 
-from ledger_cli import db, demo, dev, projections, report, serve, users
+from ledger_cli import db, demo, dev, events, projections, report, serve, users
 
 app = typer.Typer(
     name="ledger",
@@ -29,6 +29,7 @@ app.command("serve")(serve.serve)
 app.add_typer(projections.projector_app, name="projector")
 app.add_typer(projections.projections_app, name="projections")
 app.add_typer(report.app, name="report")
+app.add_typer(events.app, name="events")
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2

@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 
+from ledger import upcasting
+
 # The columns every reader selects, in this order.
 EVENT_COLUMNS = "notification_id, originator_id, originator_version, topic, state"
 
@@ -33,16 +35,24 @@ class Event:
 
 
 def decode(row: tuple[int, str, int, str, bytes | memoryview]) -> Event:
-    """Turns a `ledger_events` row (EVENT_COLUMNS) into an Event."""
+    """Turns a `ledger_events` row (EVENT_COLUMNS) into an Event, of today's shape: the
+    registered upcasters (ledger.upcasting) applied to its (name, class_version)."""
     position, originator_id, version, topic, state = row
     # orjson reads bytes and memoryviews alike, without a copy.
     data: dict[str, Any] = orjson.loads(state)
     stamp = data.pop("timestamp")
+    name = topic.rpartition(".")[2]
+    if upcasting.UPCASTERS:  # empty in production today: no lookup per event
+        class_version = data.pop(upcasting.VERSION_FIELD, 1)
+        if upcasting.needs_upcast(name, class_version):
+            name, _, data = upcasting.upcast(name, class_version, data)
+    else:
+        data.pop(upcasting.VERSION_FIELD, None)
     return Event(
         position,
         originator_id,
         version,
-        topic.rpartition(".")[2],
+        name,
         datetime.fromisoformat(stamp["_data_"] if type(stamp) is dict else stamp),
         data,
     )

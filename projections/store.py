@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from ledger import upcasting
 from projections.events import EVENT_COLUMNS, Event, decode
 
 # The channel the projectors announce progress on: payload '<projection>:<position>'.
@@ -36,7 +37,7 @@ def read_events(
 ) -> list[Event]:
     """Up to `limit` events after position `after` (and at most `upto`), in store order; only
     those named in `names` when given (the database skips the others, so they are neither
-    sent nor decoded)."""
+    sent nor decoded), or stored under an older name the upcasters map to one of them."""
     where = ["notification_id > %s"]
     params: list[Any] = [after]
     if upto is not None:
@@ -46,7 +47,7 @@ def read_events(
         # The event name is the topic's part after its last dot (split_part from the end
         # needs PostgreSQL 14).
         where.append("split_part(topic, '.', -1) = ANY(%s)")
-        params.append(sorted(names))
+        params.append(sorted(upcasting.stored_names(names)))
     params.append(limit)
     query = (
         f"SELECT {EVENT_COLUMNS} FROM ledger_events WHERE {' AND '.join(where)} "  # noqa: S608 - constant columns and conditions  # nosec B608
