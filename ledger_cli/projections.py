@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from typer._click.exceptions import UsageError
 
+from ledger.choices import LIVE_BATCH, POLL_SECONDS
 from ledger_cli import context
 from ledger_cli.help import PLAIN
 
@@ -36,10 +37,6 @@ projections_app = typer.Typer(
     rich_markup_mode=None,
 )
 PLAIN_PROGRESS_SECONDS = 2.0
-# projections.worker's LIVE_BATCH and POLL_SECONDS, written out so that `--help` need not
-# import the projections (tests/integration/test_cli_startup.py checks they agree).
-LIVE_BATCH = 1_000
-POLL_SECONDS = 1.0
 
 
 def _resolve(names: list[str] | None) -> list[Projection]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer._click.exceptions import UsageError
 
+from ledger.choices import Granularity, TopBy
 from ledger_cli import context
 
 if TYPE_CHECKING:
@@ -26,19 +27,6 @@ app = typer.Typer(
     help="Reports from the projection tables.", no_args_is_help=True, rich_markup_mode=None
 )
 MONEY = ("gross", "refunds", "net", "revenue", "price", "stock_value")
-
-
-# reads.reports' Granularity and TopBy, written out so that `--help` need not import the read
-# side (tests/integration/test_cli_startup.py checks they agree).
-class Granularity(StrEnum):
-    DAY = "day"
-    WEEK = "week"
-    MONTH = "month"
-
-
-class TopBy(StrEnum):
-    REVENUE = "revenue"
-    QUANTITY = "quantity"
 
 
 class Format(StrEnum):

@@ -18,6 +18,7 @@ from typing import Any
 
 import psycopg
 
+from ledger.choices import LIVE_BATCH, POLL_SECONDS
 from ledger.logs import get_logger
 from ledger.metrics import (
     PROJECTION_DEAD_LETTERS,
@@ -35,8 +36,6 @@ from projections.tracking import step
 
 log = get_logger("ledger.projector")
 
-LIVE_BATCH = 1_000
-POLL_SECONDS = 1.0
 LEADERSHIP_RETRY_SECONDS = 1.0
 GAUGE_REFRESH_SECONDS = 2.0
 MAX_BACKOFF_SECONDS = 5.0

@@ -6,26 +6,12 @@ default period, so the two cannot disagree."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from psycopg import sql
 
+from ledger.choices import DEFAULT_PERIOD_DAYS
 from reads import Conn
-
-# A report's period when none is given: this many UTC days, today the last of them.
-DEFAULT_PERIOD_DAYS = 30
-
-
-class Granularity(StrEnum):
-    DAY = "day"
-    WEEK = "week"
-    MONTH = "month"
-
-
-class TopBy(StrEnum):
-    REVENUE = "revenue"
-    QUANTITY = "quantity"
 
 
 class PeriodError(ValueError):

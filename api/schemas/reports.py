@@ -7,8 +7,8 @@ from datetime import date
 from pydantic import BaseModel
 
 # The report choices are the read side's (the CLI offers the same); named here for the routes.
-from reads.reports import Granularity as Granularity
-from reads.reports import TopBy as TopBy
+from ledger.choices import Granularity as Granularity
+from ledger.choices import TopBy as TopBy
 
 
 class SalesRowOut(BaseModel):

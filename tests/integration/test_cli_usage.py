@@ -18,7 +18,7 @@ from typer.core import TyperGroup as Group
 from typer.main import get_command
 
 from ledger.logs import configure_logging, get_logger
-from ledger_cli import db, projections, report
+from ledger_cli import db
 from ledger_cli.main import app
 from tests.integration.test_cli import OWN_PREFIXES, Run
 
@@ -76,15 +76,6 @@ def test_help_shows_no_type_markers(run: Run, path: list[str]) -> None:
     assert result.returncode == 0, result
     assert result.stdout.startswith("Usage: ledger")
     assert not re.search(r"<[a-z][\w\[\], |]*>|\{[\w.|]+\}", result.stdout), result.stdout
-
-
-def test_constants_written_out_for_start_up_agree() -> None:
-    from projections.worker import LIVE_BATCH, POLL_SECONDS
-    from reads.reports import Granularity, TopBy
-
-    assert (projections.LIVE_BATCH, projections.POLL_SECONDS) == (LIVE_BATCH, POLL_SECONDS)
-    assert [g.value for g in report.Granularity] == [g.value for g in Granularity]
-    assert [t.value for t in report.TopBy] == [t.value for t in TopBy]
 
 
 def test_help_loads_nothing_heavy() -> None:
