@@ -232,3 +232,55 @@ def stored_pairs(conn: Any, tables: Collection[str]) -> set[tuple[str, int]]:
         rows = conn.execute(STORED_PAIRS.format(table=table)).fetchall()
         pairs |= {(str(topic), int(version)) for topic, version in rows}
     return pairs
+
+
+# The incremental scan (migration 0009): the pairs seen so far, and how far the events were
+# scanned. One scan at a time (concurrent starts): a transaction-scoped advisory lock.
+SCAN_LOCK_KEY = 0x1ED6E513
+SEEN_TABLE = "event_versions_seen"
+SCAN_TABLE = "event_versions_scan"
+NEW_EVENT_PAIRS = """
+INSERT INTO event_versions_seen (topic, version)
+SELECT topic, coalesce((convert_from(state, 'UTF8')::jsonb ->> 'class_version')::int, 1)
+FROM {table} WHERE notification_id > %s AND notification_id <= %s GROUP BY 1, 2
+ON CONFLICT DO NOTHING
+"""
+EVENTS_HEAD = "SELECT coalesce(max(notification_id), 0) FROM {table}"
+SNAPSHOT_PAIRS = """
+INSERT INTO event_versions_seen (topic, version)
+SELECT topic, coalesce((convert_from(state, 'UTF8')::jsonb ->> 'class_version')::int, 1)
+FROM {table} GROUP BY 1, 2
+ON CONFLICT DO NOTHING
+"""
+
+
+def seen_pairs(conn: Any, events_table: str, snapshots_table: str) -> set[tuple[str, int]] | None:
+    """Every stored (topic, version) pair, parsing only the events stored since the last call
+    (and the snapshots, a small table); None when the database predates migration 0009. In one
+    transaction of `conn` (psycopg), serialised with other callers by an advisory lock."""
+    with conn.transaction():
+        present = conn.execute(
+            "SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL",
+            (SEEN_TABLE, SCAN_TABLE),
+        ).fetchone()
+        if not present or not present[0]:
+            return None
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCAN_LOCK_KEY,))
+        row = conn.execute("SELECT checked_through FROM event_versions_scan").fetchone()
+        checked = int(row[0]) if row else 0
+        head_row = conn.execute(EVENTS_HEAD.format(table=events_table)).fetchone()
+        head = int(head_row[0]) if head_row else 0
+        if head < checked:
+            # The store was emptied or restored from an older copy: start again.
+            conn.execute("DELETE FROM event_versions_seen")
+            checked = 0
+        if head > checked:
+            conn.execute(NEW_EVENT_PAIRS.format(table=events_table), (checked, head))
+        conn.execute(SNAPSHOT_PAIRS.format(table=snapshots_table))
+        conn.execute(
+            "INSERT INTO event_versions_scan (only_row, checked_through) VALUES (true, %s) "
+            "ON CONFLICT (only_row) DO UPDATE SET checked_through = excluded.checked_through",
+            (head,),
+        )
+        rows = conn.execute("SELECT topic, version FROM event_versions_seen").fetchall()
+    return {(str(topic), int(version)) for topic, version in rows}

@@ -44,9 +44,11 @@ def dev(
     from ledger import database
     from ledger.demo import seed_demo
     from ledger.logs import REQUEST_LOG_VARIABLE
+    from ledger_cli.events import refuse_without_paths
 
     url = context.url()
     database.upgrade(url)
+    refuse_without_paths(url)
     ledger = context.ledger(pool_size=1)
     if not no_demo and ledger.recorder.max_notification_id() is None:
         created = seed_demo(ledger)

@@ -71,11 +71,13 @@ def run(
     """Run projector workers until SIGTERM or Ctrl-C (one active copy per projection)."""
     from ledger.logs import get_logger
     from ledger.tracing import configure_tracing
+    from ledger_cli.events import refuse_without_paths
     from projections.worker import run_workers
 
     projections = _resolve(names)
     context.as_service()
     url = context.url()
+    refuse_without_paths(url)
     log = get_logger("ledger.cli")
     configure_tracing("ledger-projector")  # off unless OTEL_* variables ask for it
     if metrics_port:

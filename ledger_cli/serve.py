@@ -11,6 +11,7 @@ import tempfile
 import typer
 
 from ledger_cli import context
+from ledger_cli.events import refuse_without_paths
 
 
 def serve(
@@ -35,6 +36,7 @@ def serve(
     settings = context.settings()
     # Resolve the database once here, so every worker attaches to the same server.
     os.environ["DATABASE_URL"] = context.url()
+    refuse_without_paths(os.environ["DATABASE_URL"])
     options = {
         "host": host,
         "port": port,

@@ -5,6 +5,7 @@ of its new name. The registry is empty in production; these tests fill it for th
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from ledger.settings import Settings
 from ledger.upcasting import Payload, Upcaster
 from projections import dead_letters
 from projections.registry import PROJECTIONS
+from tests.processes import cli_env, spawn_cli, stop
 from tests.projector_process import create_product, rebuilt_snapshot, run_cli, snapshot
 
 CREATED = "ledger.domain.products:Product.ProductCreated"
@@ -199,3 +201,68 @@ def test_events_check_names_each_stored_type_without_a_path(
         "ledger.domain.products:Product.PriceSet today",
         f"{CREATED} v2: newer than today's class_version 1 (written by a later release?)",
     ]
+
+
+START_COMMANDS = {
+    "serve": ["serve", "--port", "0"],
+    "projector run": ["projector", "run", "--metrics-port", "0"],
+}
+UNKNOWN = "ledger.domain.products:Product.PriceSet"
+NO_PATH = {
+    "unknown topic": (UNKNOWN, {}, f"{UNKNOWN} v1: no event class {UNKNOWN} today"),
+    "too new": (
+        CREATED,
+        {**_created_v1("prod_x"), "class_version": 2},
+        f"{CREATED} v2: newer than today's class_version 1 (written by a later release?)",
+    ),
+}
+
+
+@pytest.mark.parametrize("command", list(START_COMMANDS))
+@pytest.mark.parametrize("kind", list(NO_PATH))
+def test_a_service_refuses_to_start_on_a_stored_event_without_a_path(
+    ledger: Ledger, database_url: str, tmp_path: Path, command: str, kind: str
+) -> None:
+    create_product(ledger, "prod_fine")
+    topic, state, problem = NO_PATH[kind]
+    _insert(database_url, ("prod_x", 1), topic, state)
+    log = tmp_path / "service.log"
+    process = spawn_cli(START_COMMANDS[command], cli_env(database_url, tmp_path), log, tmp_path)
+    try:
+        code = process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        stop(process)
+        pytest.fail(f"`ledger {command}` started: {log.read_text()[-2000:]}")
+    assert code == 1
+    assert log.read_text().strip().splitlines() == [
+        f"ledger: refusing to start: {problem}; run ledger events check for the full list"
+    ]
+
+
+def test_the_start_check_scans_only_new_events_and_remembers_the_rest(
+    ledger: Ledger, database_url: str
+) -> None:
+    from ledger.eventstore import EVENTS_TABLE, SNAPSHOTS_TABLE
+
+    create_product(ledger, "prod_fine")
+    with psycopg.connect(database_url) as conn:
+        first = upcasting.seen_pairs(conn, EVENTS_TABLE, SNAPSHOTS_TABLE)
+        assert first == {(CREATED, 1)}
+        through = conn.execute("SELECT checked_through FROM event_versions_scan").fetchone()
+        assert through is not None
+        assert through[0] >= 1
+    _insert(database_url, ("prod_x", 1), UNKNOWN, {})
+    create_product(ledger, "prod_later")
+    with psycopg.connect(database_url) as conn:
+        assert upcasting.seen_pairs(conn, EVENTS_TABLE, SNAPSHOTS_TABLE) == {
+            (CREATED, 1),
+            (UNKNOWN, 1),
+        }
+        # A pair already seen stays seen, though its events are not parsed again.
+        conn.execute("DELETE FROM ledger_events WHERE topic = %s", (UNKNOWN,))
+        conn.commit()
+        assert (UNKNOWN, 1) in (upcasting.seen_pairs(conn, EVENTS_TABLE, SNAPSHOTS_TABLE) or ())
+        # An emptied store (head below the scan) is scanned again from the start.
+        conn.execute("TRUNCATE ledger_events RESTART IDENTITY")
+        conn.commit()
+        assert upcasting.seen_pairs(conn, EVENTS_TABLE, SNAPSHOTS_TABLE) == set()
