@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from api.schemas.common import Amount, Model, Text
 from ledger.domain import OrderStatus, format_minor
@@ -33,22 +34,20 @@ Country = Annotated[
 ]
 
 
+# The OpenAPI examples' shipping address (the address model's and the order's).
+EXAMPLE_ADDRESS: JsonDict = {
+    "full_name": "Ada Lovelace",
+    "address_line1": "350 Fifth Avenue",
+    "address_line2": "Suite 4200",
+    "city": "New York",
+    "state": "NY",
+    "postal_code": "10118",
+    "country": "US",
+}
+
+
 class ShippingAddressIn(Model):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "full_name": "Ada Lovelace",
-                    "address_line1": "350 Fifth Avenue",
-                    "address_line2": "Suite 4200",
-                    "city": "New York",
-                    "state": "NY",
-                    "postal_code": "10118",
-                    "country": "US",
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [EXAMPLE_ADDRESS]})
 
     full_name: ShortText
     address_line1: ShortText
@@ -76,15 +75,7 @@ class PlaceOrderIn(Model):
                         {"product_id": "prod_1", "quantity": 2, "price": "29.99"},
                         {"product_id": "prod_2", "quantity": 1},
                     ],
-                    "shipping_address": {
-                        "full_name": "Ada Lovelace",
-                        "address_line1": "350 Fifth Avenue",
-                        "address_line2": "Suite 4200",
-                        "city": "New York",
-                        "state": "NY",
-                        "postal_code": "10118",
-                        "country": "US",
-                    },
+                    "shipping_address": EXAMPLE_ADDRESS,
                     "payment_method": "card",
                 }
             ]
