@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 
@@ -38,7 +39,7 @@ class Applier:
     def apply(
         self,
         conn: Conn,
-        events: Sequence[Event],
+        events: Sequence[Event[Any]],
         *,
         parked: set[str] | None = None,
         savepoint: bool = True,
@@ -50,7 +51,7 @@ class Applier:
             parked = store.parked_aggregates(conn, self.dead_letter_name)
         result = Applied()
         batch = Changes()
-        relevant: list[Event] = []
+        relevant: list[Event[Any]] = []
         for event in events:
             handler = self.projection.handler_for(event.name)
             if handler is None:
@@ -85,7 +86,7 @@ class Applier:
             result.parked += one_by_one.parked
         return result
 
-    def _one_by_one(self, conn: Conn, events: Sequence[Event], parked: set[str]) -> Applied:
+    def _one_by_one(self, conn: Conn, events: Sequence[Event[Any]], parked: set[str]) -> Applied:
         result = Applied()
         for event in events:
             if event.originator_id in parked:

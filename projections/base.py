@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from projections.changes import Changes, Table
 from projections.events import Event
 
-Handler = Callable[[Event, Changes], None]
+Handler = Callable[[Event[Any], Changes], None]
 
 
 class Projection:

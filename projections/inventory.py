@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from projections.base import Projection
 from projections.changes import Changes, Table
 from projections.events import Event
@@ -21,55 +23,55 @@ class InventoryProjection(Projection):
     name = "inventory"
     tables = (INVENTORY,)
 
-    def on_ProductCreated(self, e: Event, changes: Changes) -> None:  # noqa: N802
+    def on_ProductCreated(self, e: Event[Any], changes: Changes) -> None:  # noqa: N802
         changes.upsert(
             INVENTORY,
             {
                 "product_id": e.originator_id,
-                "name": e["name"],
-                "price": e["price"],
-                "currency": e["currency"],
+                "name": e.data["name"],
+                "price": e.data["price"],
+                "currency": e.data["currency"],
                 "status": "active",
-                "on_hand": e["on_hand"],
+                "on_hand": e.data["on_hand"],
                 "reserved": 0,
-                "received_total": e["on_hand"],
+                "received_total": e.data["on_hand"],
                 "adjusted_total": 0,
                 "shipped_total": 0,
                 "updated_at": e.timestamp,
             },
         )
 
-    def on_ProductUpdated(self, e: Event, changes: Changes) -> None:  # noqa: N802
-        self._patch(e, changes, {"name": e["name"]})
+    def on_ProductUpdated(self, e: Event[Any], changes: Changes) -> None:  # noqa: N802
+        self._patch(e, changes, {"name": e.data["name"]})
 
-    def on_PriceChanged(self, e: Event, changes: Changes) -> None:  # noqa: N802
-        self._patch(e, changes, {"price": e["price"]})
+    def on_PriceChanged(self, e: Event[Any], changes: Changes) -> None:  # noqa: N802
+        self._patch(e, changes, {"price": e.data["price"]})
 
-    def on_ProductDiscontinued(self, e: Event, changes: Changes) -> None:  # noqa: N802
+    def on_ProductDiscontinued(self, e: Event[Any], changes: Changes) -> None:  # noqa: N802
         self._patch(e, changes, {"status": "discontinued"})
 
-    def on_StockReceived(self, e: Event, changes: Changes) -> None:  # noqa: N802
+    def on_StockReceived(self, e: Event[Any], changes: Changes) -> None:  # noqa: N802
         self._stock(e, changes, "received_total")
 
-    def on_StockAdjusted(self, e: Event, changes: Changes) -> None:  # noqa: N802
+    def on_StockAdjusted(self, e: Event[Any], changes: Changes) -> None:  # noqa: N802
         self._stock(e, changes, "adjusted_total")
 
-    def on_StockShipped(self, e: Event, changes: Changes) -> None:  # noqa: N802
+    def on_StockShipped(self, e: Event[Any], changes: Changes) -> None:  # noqa: N802
         self._stock(e, changes, "shipped_total")
 
-    def on_StockReserved(self, e: Event, changes: Changes) -> None:  # noqa: N802
+    def on_StockReserved(self, e: Event[Any], changes: Changes) -> None:  # noqa: N802
         self._stock(e, changes, None)
 
-    def on_StockReleased(self, e: Event, changes: Changes) -> None:  # noqa: N802
+    def on_StockReleased(self, e: Event[Any], changes: Changes) -> None:  # noqa: N802
         self._stock(e, changes, None)
 
-    def _stock(self, e: Event, changes: Changes, total: str | None) -> None:
-        stock = {"on_hand": e["on_hand"], "reserved": e["reserved"]}
-        self._patch(e, changes, stock, {total: e["quantity"]} if total else None)
+    def _stock(self, e: Event[Any], changes: Changes, total: str | None) -> None:
+        stock = {"on_hand": e.data["on_hand"], "reserved": e.data["reserved"]}
+        self._patch(e, changes, stock, {total: e.data["quantity"]} if total else None)
 
     def _patch(
         self,
-        e: Event,
+        e: Event[Any],
         changes: Changes,
         values: dict[str, object],
         inc: dict[str, int] | None = None,

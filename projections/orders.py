@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from projections.base import Projection
 from projections.changes import Changes, Table
 from projections.events import Event
@@ -31,17 +33,17 @@ class OrdersProjection(Projection):
     name = "orders"
     tables = (ORDERS, ORDER_ITEMS, ORDER_STATUS_HISTORY)
 
-    def on_OrderPlaced(self, e: Event, changes: Changes) -> None:  # noqa: N802
+    def on_OrderPlaced(self, e: Event[Any], changes: Changes) -> None:  # noqa: N802
         changes.upsert(
             ORDERS,
             {
                 "id": e.originator_id,
-                "customer_id": e["customer_id"],
+                "customer_id": e.data["customer_id"],
                 "status": "pending",
-                "total": e["total"],
-                "currency": e["currency"],
-                "shipping_address": e["shipping_address"],
-                "payment_method": e["payment_method"],
+                "total": e.data["total"],
+                "currency": e.data["currency"],
+                "shipping_address": e.data["shipping_address"],
+                "payment_method": e.data["payment_method"],
                 "payment_intent_id": None,
                 "carrier": None,
                 "tracking_number": None,
@@ -49,7 +51,7 @@ class OrdersProjection(Projection):
                 "updated_at": e.timestamp,
             },
         )
-        for line_no, item in enumerate(e["items"], start=1):
+        for line_no, item in enumerate(e.data["items"], start=1):
             changes.upsert(
                 ORDER_ITEMS,
                 {
@@ -62,35 +64,39 @@ class OrdersProjection(Projection):
                     "subtotal": item["subtotal"],
                 },
             )
-        self._history(e, changes, "pending", e["customer_id"])
+        self._history(e, changes, "pending", e.data["customer_id"])
 
-    def on_OrderConfirmed(self, e: Event, changes: Changes) -> None:  # noqa: N802
-        self._status(e, changes, "confirmed", payment_intent_id=e["payment_intent_id"])
+    def on_OrderConfirmed(self, e: Event[Any], changes: Changes) -> None:  # noqa: N802
+        self._status(e, changes, "confirmed", payment_intent_id=e.data["payment_intent_id"])
 
-    def on_OrderProcessingStarted(self, e: Event, changes: Changes) -> None:  # noqa: N802
+    def on_OrderProcessingStarted(self, e: Event[Any], changes: Changes) -> None:  # noqa: N802
         self._status(e, changes, "processing")
 
-    def on_OrderShipped(self, e: Event, changes: Changes) -> None:  # noqa: N802
+    def on_OrderShipped(self, e: Event[Any], changes: Changes) -> None:  # noqa: N802
         self._status(
-            e, changes, "shipped", carrier=e["carrier"], tracking_number=e["tracking_number"]
+            e,
+            changes,
+            "shipped",
+            carrier=e.data["carrier"],
+            tracking_number=e.data["tracking_number"],
         )
 
-    def on_OrderDelivered(self, e: Event, changes: Changes) -> None:  # noqa: N802
+    def on_OrderDelivered(self, e: Event[Any], changes: Changes) -> None:  # noqa: N802
         self._status(e, changes, "delivered")
 
-    def on_OrderCancelled(self, e: Event, changes: Changes) -> None:  # noqa: N802
+    def on_OrderCancelled(self, e: Event[Any], changes: Changes) -> None:  # noqa: N802
         self._status(e, changes, "cancelled")
 
-    def on_OrderRefunded(self, e: Event, changes: Changes) -> None:  # noqa: N802
+    def on_OrderRefunded(self, e: Event[Any], changes: Changes) -> None:  # noqa: N802
         self._status(e, changes, "refunded")
 
-    def _status(self, e: Event, changes: Changes, status: str, **values: object) -> None:
+    def _status(self, e: Event[Any], changes: Changes, status: str, **values: object) -> None:
         changes.patch(
             ORDERS, (e.originator_id,), set={**values, "status": status, "updated_at": e.timestamp}
         )
-        self._history(e, changes, status, e["actor"])
+        self._history(e, changes, status, e.data["actor"])
 
-    def _history(self, e: Event, changes: Changes, status: str, actor: str) -> None:
+    def _history(self, e: Event[Any], changes: Changes, status: str, actor: str) -> None:
         changes.upsert(
             ORDER_STATUS_HISTORY,
             {

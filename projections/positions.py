@@ -6,6 +6,8 @@ on the table."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from psycopg import sql
 
 from projections.events import EVENT_COLUMNS, Event, decode
@@ -79,7 +81,7 @@ def lock(conn: Conn, name: str) -> int:
 
 def lock_and_read(
     conn: Conn, name: str, dead_letter_name: str, limit: int
-) -> tuple[int, int, list[Event]] | None:
+) -> tuple[int, int, list[Event[Any]]] | None:
     """`lock` and the first `limit` events after the position in one statement (one round
     trip; it never creates the row): the position, how many dead letters `dead_letter_name`
     has, and the events. None when the projection has no tracking row yet."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 
@@ -226,7 +227,7 @@ class _Fill:
         events = store.read_events(conn, position, limit, upto=self.head, names=self.names)
         return Batch(events, events[-1].position if len(events) == limit else self.head)
 
-    def apply(self, conn: Conn, events: list[Event]) -> Applied:
+    def apply(self, conn: Conn, events: list[Event[Any]]) -> Applied:
         return self.loader.apply(conn, events)
 
     def save(self, conn: Conn, position: int) -> None:

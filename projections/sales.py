@@ -9,6 +9,7 @@ one order's rows, which a replay or a rebuild repeats harmlessly."""
 from __future__ import annotations
 
 from datetime import UTC
+from typing import Any
 
 from projections.base import Projection
 from projections.changes import Changes, Table
@@ -32,15 +33,15 @@ class SalesProjection(Projection):
     name = "sales"
     tables = (SALES_ORDERS, SALES_LINES)
 
-    def on_OrderConfirmed(self, e: Event, changes: Changes) -> None:  # noqa: N802
-        lines = e["lines"]
+    def on_OrderConfirmed(self, e: Event[Any], changes: Changes) -> None:  # noqa: N802
+        lines = e.data["lines"]
         changes.upsert(
             SALES_ORDERS,
             {
                 "order_id": e.originator_id,
                 "paid_on": e.timestamp.astimezone(UTC).date(),
                 "items": sum(line["quantity"] for line in lines),
-                "total": e["total"],
+                "total": e.data["total"],
                 "returned_on": None,
             },
         )
@@ -56,15 +57,15 @@ class SalesProjection(Projection):
                 },
             )
 
-    def on_OrderCancelled(self, e: Event, changes: Changes) -> None:  # noqa: N802
-        if e["previous_status"] not in UNPAID:
+    def on_OrderCancelled(self, e: Event[Any], changes: Changes) -> None:  # noqa: N802
+        if e.data["previous_status"] not in UNPAID:
             self._returned(e, changes)
 
-    def on_OrderRefunded(self, e: Event, changes: Changes) -> None:  # noqa: N802
+    def on_OrderRefunded(self, e: Event[Any], changes: Changes) -> None:  # noqa: N802
         # A refund returns the whole payment (its `amount` is the order's total).
         self._returned(e, changes)
 
-    def _returned(self, e: Event, changes: Changes) -> None:
+    def _returned(self, e: Event[Any], changes: Changes) -> None:
         changes.patch(
             SALES_ORDERS,
             (e.originator_id,),

@@ -10,6 +10,8 @@ flushed with the upserts; COPY is then off for the rest of the rebuild."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 
 from projections.applier import Applied, Applier
@@ -31,13 +33,13 @@ class ShadowLoader:
         self.copy = copy
         self.parked = 0
 
-    def apply(self, conn: Conn, events: list[Event]) -> Applied:
+    def apply(self, conn: Conn, events: list[Event[Any]]) -> Applied:
         """Applies `events` (all handled by the projection) inside the caller's transaction."""
         parked = self._apply(conn, events)
         self.parked += parked
         return Applied(applied=len(events) - parked, parked=parked)
 
-    def _apply(self, conn: Conn, events: list[Event]) -> int:
+    def _apply(self, conn: Conn, events: list[Event[Any]]) -> int:
         if self.parked:
             return self.applier.apply(conn, events).parked
         changes = Changes()

@@ -34,7 +34,7 @@ def read_events(
     limit: int,
     upto: int | None = None,
     names: Collection[str] | None = None,
-) -> list[Event]:
+) -> list[Event[Any]]:
     """Up to `limit` events after position `after` (and at most `upto`), in store order; only
     those named in `names` when given (the database skips the others, so they are neither
     sent nor decoded), or stored under an older name the upcasters map to one of them."""
@@ -80,7 +80,7 @@ def parked_aggregates(conn: Conn, projection: str) -> set[str]:
     return {r[0] for r in rows}
 
 
-def park(conn: Conn, projection: str, event: Event, error: str) -> None:
+def park(conn: Conn, projection: str, event: Event[Any], error: str) -> None:
     conn.execute(
         "INSERT INTO projection_dead_letters "
         "(projection, position, originator_id, originator_version, topic, error) "
@@ -90,7 +90,7 @@ def park(conn: Conn, projection: str, event: Event, error: str) -> None:
     )
 
 
-def take_dead_letters(conn: Conn, projection: str) -> list[Event]:
+def take_dead_letters(conn: Conn, projection: str) -> list[Event[Any]]:
     """Removes the projection's dead letters and returns their events, in store order."""
     rows = conn.execute(_TAKE_DEAD_LETTERS, (projection,)).fetchall()
     return [decode(row) for row in rows]

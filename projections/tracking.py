@@ -16,7 +16,7 @@ COMMIT. If any of those writes fails, the step is rolled back and done again the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import psycopg
 
@@ -38,11 +38,11 @@ class Step:
 class Batch:
     """The events a step read, and the position the step reaches once they are applied."""
 
-    events: list[Event]
+    events: list[Event[Any]]
     position: int
 
     @classmethod
-    def after(cls, position: int, events: list[Event]) -> Batch:
+    def after(cls, position: int, events: list[Event[Any]]) -> Batch:
         """Events read in order after `position`: the step reaches the last one's."""
         return cls(events, events[-1].position if events else position)
 
@@ -56,7 +56,7 @@ class Tracked(Protocol):
 
     def read(self, conn: Conn, position: int, limit: int) -> Batch: ...
 
-    def apply(self, conn: Conn, events: list[Event]) -> Applied: ...
+    def apply(self, conn: Conn, events: list[Event[Any]]) -> Applied: ...
 
     def save(self, conn: Conn, position: int) -> None: ...
 
@@ -86,7 +86,7 @@ class Live:
     def read(self, conn: Conn, position: int, limit: int) -> Batch:
         return Batch.after(position, store.read_events(conn, position, limit))
 
-    def apply(self, conn: Conn, events: list[Event]) -> Applied:
+    def apply(self, conn: Conn, events: list[Event[Any]]) -> Applied:
         return self.applier.apply(conn, events)
 
     def save(self, conn: Conn, position: int) -> None:
@@ -104,7 +104,7 @@ class _Pipelined(Live):
     def __init__(self, applier: Applier, limit: int) -> None:
         super().__init__(applier)
         self.limit = limit
-        self.events: list[Event] = []
+        self.events: list[Event[Any]] = []
         self.parked: set[str] | None = None
 
     def lock(self, conn: Conn) -> int:
@@ -119,7 +119,7 @@ class _Pipelined(Live):
     def read(self, conn: Conn, position: int, limit: int) -> Batch:
         return Batch.after(position, self.events)
 
-    def apply(self, conn: Conn, events: list[Event]) -> Applied:
+    def apply(self, conn: Conn, events: list[Event[Any]]) -> Applied:
         return self.applier.apply(conn, events, parked=self.parked, savepoint=False)
 
 

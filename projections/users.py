@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from projections.base import Projection
 from projections.changes import Changes, Table
 from projections.events import Event
@@ -17,15 +19,15 @@ class UsersProjection(Projection):
     name = "users"
     tables = (USERS,)
 
-    def on_UserRegistered(self, e: Event, changes: Changes) -> None:  # noqa: N802
+    def on_UserRegistered(self, e: Event[Any], changes: Changes) -> None:  # noqa: N802
         changes.upsert(
             USERS,
             {
                 "id": e.originator_id,
-                "name": e["name"],
-                "email": e["email"],
-                "password_hash": e["password_hash"],
-                "role": e["role"],
+                "name": e.data["name"],
+                "email": e.data["email"],
+                "password_hash": e.data["password_hash"],
+                "role": e.data["role"],
                 "created_at": e.timestamp,
             },
         )

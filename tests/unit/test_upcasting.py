@@ -37,7 +37,7 @@ def test_upcasters_chain_and_rename() -> None:
         row = (5, "prod_1", 2, "ledger.domain.products:Product.PriceSet", b'{"timestamp": '
                b'"2026-11-26T16:33:28+00:00", "price": 3, "was": 2}')  # fmt: skip
         event = decode(row)
-        assert (event.name, event["old_price"], event["currency"]) == ("PriceChanged", 2, "EUR")
+        assert (event.name, event.data["old_price"], event.data["currency"]) == ("PriceChanged", 2, "EUR")
     assert upcasting.UPCASTERS == {}
 
 
