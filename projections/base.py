@@ -16,6 +16,11 @@ class Projection:
 
     name: ClassVar[str]
     tables: ClassVar[tuple[Table, ...]]
+    # The shape of the rows it writes: bumped with every change to what the handlers write
+    # (a new column filled, a value computed differently), so the new code builds its tables
+    # beside the old ones (`ledger projections rebuild`) while the old code keeps serving, and
+    # neither applies events to the other's tables (projections.positions.lock).
+    version: ClassVar[int] = 1
 
     def __init__(self) -> None:
         self._handlers: dict[str, Handler] = {

@@ -13,15 +13,16 @@ from psycopg import sql
 from projections.events import EVENT_COLUMNS, Event, decode
 from projections.store import PROGRESS_CHANNEL, Conn
 
-# The position row locked (FOR UPDATE: every writer of a projection takes that lock first),
-# the dead letters counted, and the events after the position, in one statement. Its rows
-# are (position, dead letters, *EVENT_COLUMNS); with no event after the position, one row
-# whose event columns are NULL. READ COMMITTED: if the lock had to wait, the position is the
-# newest one and the events come from the statement's snapshot, a prefix of the store (its
-# appends are serialised), so nothing is skipped or read twice.
+# The position row locked (FOR UPDATE: every writer of a projection takes that lock first)
+# with the version that built the tables, the dead letters counted, and the events after the
+# position, in one statement. Its rows are (position, version, dead letters, *EVENT_COLUMNS);
+# with no event after the position, one row whose event columns are NULL. READ COMMITTED: if
+# the lock had to wait, the position is the newest one and the events come from the
+# statement's snapshot, a prefix of the store (its appends are serialised), so nothing is
+# skipped or read twice.
 _LOCK_AND_READ = sql.SQL(
-    "WITH p AS (SELECT position FROM projection_positions WHERE name = %(name)s FOR UPDATE) "
-    "SELECT p.position, "
+    "WITH p AS (SELECT position, version FROM projection_positions WHERE name = %(name)s "
+    "FOR UPDATE) SELECT p.position, p.version, "
     "(SELECT count(*) FROM projection_dead_letters WHERE projection = %(dead)s), {columns} "
     "FROM p LEFT JOIN LATERAL (SELECT {columns} FROM ledger_events "
     "WHERE notification_id > p.position ORDER BY notification_id LIMIT %(limit)s) e ON true "
@@ -34,13 +35,14 @@ _SAVE = (
 )
 _NO_REBUILD = "rebuild_started_at = NULL, rebuild_position = NULL, rebuild_target = NULL"
 
-# One row per projection: its tracking row, dead letters, whether a worker holds its
+# One row per projection: its tracking row (with the version that built its tables), dead
+# letters, whether a worker holds its
 # advisory lock in this database (pg_locks lists the whole server's), how many events it is
 # behind (capped, so a far-behind projection stays cheap to count), the state of its oldest
 # pending event (for the lag in seconds), and the head. Parameters: cls (the workers'
 # advisory-lock class), names.
 STATUS = """
-SELECT n.name, coalesce(p.position, 0), p.updated_at, p.rebuild_started_at,
+SELECT n.name, coalesce(p.position, 0), p.version, p.updated_at, p.rebuild_started_at,
        p.rebuild_position, p.rebuild_target,
        (SELECT count(*) FROM projection_dead_letters d WHERE d.projection = n.name),
        EXISTS (
@@ -61,39 +63,80 @@ ORDER BY n.ord
 """
 
 
-def lock(conn: Conn, name: str) -> int:
+class VersionMismatchError(Exception):
+    """The projection's tables were built by another version of its code than this one's:
+    applying events to them would mix two shapes (`Projection.version`)."""
+
+    def __init__(self, name: str, tables: int, code: int) -> None:
+        self.name, self.tables, self.code = name, tables, code
+        if tables < code:
+            what = (
+                f"{name}'s tables are version {tables} and this code builds version {code}: "
+                f"run `ledger projections rebuild {name}`; until its swap, a projector of "
+                f"version {tables} keeps them up to date"
+            )
+        else:
+            what = (
+                f"{name}'s tables are version {tables}, built by a newer release, and this "
+                f"code builds version {code}: a projector of version {tables} keeps them up "
+                "to date (or rebuild them with this release to go back)"
+            )
+        super().__init__(what)
+
+
+def lock(conn: Conn, name: str, version: int | None = None) -> int:
     """Locks the projection's tracking row (creating it) for this transaction and returns its
     position.
 
     Every writer of a projection takes this lock first, so a live worker, a retry of dead
-    letters and a rebuild's swap never apply the same events twice."""
+    letters and a rebuild's swap never apply the same events twice. With `version` (the
+    code's `Projection.version`), raises VersionMismatchError when the tables were built by
+    another version, unless nothing is built yet (position 0: the version is recorded)."""
     conn.execute(
-        "INSERT INTO projection_positions (name) VALUES (%s) ON CONFLICT (name) DO NOTHING",
-        (name,),
+        "INSERT INTO projection_positions (name, version) VALUES (%s, %s) "
+        "ON CONFLICT (name) DO NOTHING",
+        (name, version or 1),
     )
     row = conn.execute(
-        "SELECT position FROM projection_positions WHERE name = %s FOR UPDATE", (name,)
+        "SELECT position, version FROM projection_positions WHERE name = %s FOR UPDATE", (name,)
     ).fetchone()
     if row is None:  # pragma: no cover - inserted just above
         raise RuntimeError(f"projection {name} has no tracking row")
-    return int(row[0])
+    position, built = int(row[0]), int(row[1])
+    if version is not None and built != version:
+        if position:
+            raise VersionMismatchError(name, built, version)
+        conn.execute(
+            "UPDATE projection_positions SET version = %s WHERE name = %s", (version, name)
+        )
+    return position
+
+
+def built_version(conn: Conn, name: str) -> int | None:
+    """The version of the code that built the projection's tables; None before any did (a
+    projection at position 0 counts as none: any version may start it)."""
+    row = conn.execute(
+        "SELECT version FROM projection_positions WHERE name = %s AND position > 0", (name,)
+    ).fetchone()
+    return int(row[0]) if row else None
 
 
 def lock_and_read(
     conn: Conn, name: str, dead_letter_name: str, limit: int
-) -> tuple[int, int, list[Event[Any]]] | None:
+) -> tuple[int, int, int, list[Event[Any]]] | None:
     """`lock` and the first `limit` events after the position in one statement (one round
-    trip; it never creates the row): the position, how many dead letters `dead_letter_name`
-    has, and the events. None when the projection has no tracking row yet."""
+    trip; it never creates the row nor checks the version): the position, the version that
+    built the tables, how many dead letters `dead_letter_name` has, and the events. None when
+    the projection has no tracking row yet."""
     rows = conn.execute(
         _LOCK_AND_READ, {"name": name, "dead": dead_letter_name, "limit": limit}
     ).fetchall()
     if not rows:
         return None
-    position, dead_letters = int(rows[0][0]), int(rows[0][1])
-    if rows[0][2] is None:
-        return position, dead_letters, []
-    return position, dead_letters, [decode(row[2:]) for row in rows]
+    position, version, dead_letters = int(rows[0][0]), int(rows[0][1]), int(rows[0][2])
+    if rows[0][3] is None:
+        return position, version, dead_letters, []
+    return position, version, dead_letters, [decode(row[3:]) for row in rows]
 
 
 def save(conn: Conn, name: str, position: int) -> None:
@@ -137,12 +180,13 @@ def clear_rebuild(conn: Conn, name: str) -> None:
     )
 
 
-def finish_rebuild(conn: Conn, name: str, position: int) -> None:
-    """The swap's record (of a row locked already): no longer rebuilding, a new generation,
-    and the rebuilt tables' position, saved with its notification."""
+def finish_rebuild(conn: Conn, name: str, position: int, version: int) -> None:
+    """The swap's record (of a row locked already): no longer rebuilding, the version of the
+    code that built the tables (projectors of another version stop applying to them), a new
+    generation, and the rebuilt tables' position, saved with its notification."""
     conn.execute(
-        f"UPDATE projection_positions SET {_NO_REBUILD} WHERE name = %s",  # noqa: S608 - constant  # nosec B608
-        (name,),
+        f"UPDATE projection_positions SET {_NO_REBUILD}, version = %s WHERE name = %s",  # noqa: S608 - constant  # nosec B608
+        (version, name),
     )
     new_generation(conn, name)
     save(conn, name, position)

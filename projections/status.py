@@ -24,6 +24,8 @@ STALLED_AFTER_SECONDS = 30.0
 class ProjectionStatus:
     name: str
     position: int
+    # The projection version that built the tables (this code's is PROJECTIONS[name].version).
+    version: int
     head: int
     lag_events: int
     lag_seconds: float
@@ -48,11 +50,15 @@ def _event_age(state: bytes | memoryview | None, now: datetime) -> float:
 
 
 def _from_row(row: tuple[Any, ...], now: datetime) -> ProjectionStatus:
-    (name, position, updated_at, rebuild_started_at, rebuild_position, rebuild_target,
+    (name, position, version, updated_at, rebuild_started_at, rebuild_position, rebuild_target,
      dead_letters, active, lag_events, oldest_state, head) = row  # fmt: skip
     lag_seconds = _event_age(oldest_state, now)
+    built = int(version or 1)
     if rebuild_started_at is not None:
         state = "rebuilding"
+    elif position and built != PROJECTIONS[name].version:
+        # Built by another release's code: its projector applies events, this one's waits.
+        state = "needs rebuild" if built < PROJECTIONS[name].version else "newer release"
     elif lag_events and lag_seconds > STALLED_AFTER_SECONDS:
         state = "stalled"
     elif active:
@@ -62,6 +68,7 @@ def _from_row(row: tuple[Any, ...], now: datetime) -> ProjectionStatus:
     return ProjectionStatus(
         name=name,
         position=int(position),
+        version=built,
         head=int(head),
         lag_events=int(lag_events),
         lag_seconds=round(lag_seconds, 3),

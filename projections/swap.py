@@ -144,7 +144,7 @@ def _swap(conn: Conn, projection: Projection, position: int) -> None:
             if wanted and wanted != name:
                 _rename(conn, "INDEX", name, wanted)
     store.move_dead_letters(conn, dead_letters(projection), projection.name)
-    positions.finish_rebuild(conn, projection.name, position)
+    positions.finish_rebuild(conn, projection.name, position, projection.version)
 
 
 def _rename(conn: Conn, kind: str, name: str, new_name: str) -> None:

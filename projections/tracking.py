@@ -81,7 +81,7 @@ class Live:
         self.name = applier.projection.name
 
     def lock(self, conn: Conn) -> int:
-        return positions.lock(conn, self.name)
+        return positions.lock(conn, self.name, self.applier.projection.version)
 
     def read(self, conn: Conn, position: int, limit: int) -> Batch:
         return Batch.after(position, store.read_events(conn, position, limit))
@@ -93,8 +93,9 @@ class Live:
         positions.save(conn, self.name, position)
 
 
-class _NoPositionRowError(Exception):
-    """The fast path cannot do this step (no position row yet)."""
+class _NotFastError(Exception):
+    """The fast path cannot do this step: no position row yet, or tables of another version
+    (the careful path creates the row, records the version or refuses)."""
 
 
 class _Pipelined(Live):
@@ -110,8 +111,10 @@ class _Pipelined(Live):
     def lock(self, conn: Conn) -> int:
         locked = positions.lock_and_read(conn, self.name, self.applier.dead_letter_name, self.limit)
         if locked is None:
-            raise _NoPositionRowError
-        position, dead_letters, self.events = locked
+            raise _NotFastError
+        position, version, dead_letters, self.events = locked
+        if version != self.applier.projection.version:
+            raise _NotFastError
         # Without dead letters nothing is parked behind one: no need to ask which.
         self.parked = None if dead_letters else set()
         return position
@@ -125,11 +128,12 @@ class _Pipelined(Live):
 
 def step(conn: Conn, applier: Applier, batch_size: int) -> Step:
     """Applies up to `batch_size` events after the projection's position, exactly once: the
-    rows and the new position commit together, or neither does."""
+    rows and the new position commit together, or neither does. Raises
+    positions.VersionMismatchError when the tables are of another version than the code's."""
     try:
         with conn.pipeline(), conn.transaction():
             return advance(conn, _Pipelined(applier, batch_size), batch_size)
-    except _NoPositionRowError:
+    except _NotFastError:
         pass
     except psycopg.DatabaseError as exc:
         if isinstance(exc, psycopg.OperationalError):

@@ -7,6 +7,9 @@
 * Batches: when there is a backlog, up to `batch_size` events are applied per transaction.
 * One active instance per projection: a session advisory lock; a second copy waits as a hot
   standby and takes over within a second when the first one dies.
+* Only on tables of its own version (`Projection.version`): beside a release whose projection
+  has another version it stands by, and hands over when a rebuild swaps in its version's
+  tables, so an old and a new release can run side by side through a read-model change.
 * Reconnects by itself after the database restarts; stops cleanly on SIGTERM/SIGINT, letting
   the batch in flight commit or roll back."""
 
@@ -28,7 +31,7 @@ from ledger.metrics import (
     PROJECTION_POSITION,
 )
 from ledger.slow_queries import TimedCursor
-from projections import store
+from projections import positions, store
 from projections.applier import Applier
 from projections.base import Projection
 from projections.status import read_status
@@ -62,6 +65,7 @@ class Worker:
         self.applier = Applier(projection)
         self.leading = threading.Event()
         self._gauges_at = 0.0
+        self._standing_by_for: int | None = None  # the other version we last said we wait on
         # The process's shared listener; a worker on its own listens by itself.
         self._appends = appends or Appends(database_url, stop)
 
@@ -81,6 +85,10 @@ class Worker:
                     self.leading.set()
                     backoff = 0.2
                     self._follow(lock_conn)
+            except positions.VersionMismatchError as exc:
+                # A rebuild swapped in another version's tables: hand over (the lock
+                # connection is closed) and stand by until they are this version's again.
+                self._stand_by(exc.tables)
             except psycopg.OperationalError as exc:
                 log.warning("projector lost the database", projection=self.name, error=str(exc))
                 self.stop.wait(backoff)
@@ -95,11 +103,23 @@ class Worker:
         return _connect(self.url, autocommit=autocommit)
 
     def _wait_for_leadership(self, lock_conn: psycopg.Connection[Any]) -> bool:
+        """Takes the projection's lock once its tables are of this code's version."""
         while not self.stop.is_set():
-            if store.try_lead(lock_conn, self.name):
+            built = positions.built_version(lock_conn, self.name)
+            if built is not None and built != self.projection.version:
+                self._stand_by(built)
+            elif store.try_lead(lock_conn, self.name):
+                self._standing_by_for = None
                 return True
             self.stop.wait(LEADERSHIP_RETRY_SECONDS)
         return False
+
+    def _stand_by(self, built: int) -> None:
+        """Says once per version of the tables why this worker does not apply events."""
+        if self._standing_by_for != built:
+            self._standing_by_for = built
+            mismatch = positions.VersionMismatchError(self.name, built, self.projection.version)
+            log.warning("projector standing by", projection=self.name, reason=str(mismatch))
 
     def _follow(self, lock_conn: psycopg.Connection[Any]) -> None:
         with self._connect() as conn:

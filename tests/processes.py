@@ -100,11 +100,16 @@ def cli_env(url: str, workdir: Path) -> dict[str, str]:
 
 
 def spawn_cli(
-    args: list[str], env: dict[str, str], log: Path, cwd: Path | None = None
+    args: list[str],
+    env: dict[str, str],
+    log: Path,
+    cwd: Path | None = None,
+    cli: str = "ledger_cli.main",
 ) -> subprocess.Popen[bytes]:
-    """Starts `ledger ARGS` (this interpreter's) with its output appended to `log`."""
+    """Starts `ledger ARGS` (this interpreter's, or the CLI of module `cli`: another release)
+    with its output appended to `log`."""
     return subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-        [sys.executable, "-m", "ledger_cli.main", *args],
+        [sys.executable, "-m", cli, *args],
         env=env,
         cwd=cwd,
         stdout=log.open("ab"),

@@ -138,21 +138,26 @@ def start_projector(
     *,
     batch_size: int | None = None,
     poll_seconds: float = 0.2,
+    cli: str = "ledger_cli.main",
 ) -> subprocess.Popen[bytes]:
-    """Starts `ledger projector run` against `url`; its output goes to a log in `workdir`."""
+    """Starts `ledger projector run` (of module `cli`: another release) against `url`; its
+    output goes to a log in `workdir`."""
     args = ["projector", "run", *names]
     args += ["--metrics-port", "0", "--poll-seconds", str(poll_seconds)]
     if batch_size is not None:
         args += ["--batch-size", str(batch_size)]
     log = workdir / f"projector-{time.monotonic_ns()}.log"
     # The working folder is the test's own, so no `.env` of the checkout leaks in.
-    return spawn_cli(args, cli_env(url, workdir), log, cwd=workdir)
+    return spawn_cli(args, cli_env(url, workdir), log, cwd=workdir, cli=cli)
 
 
-def run_cli(url: str, workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Runs one `ledger ...` command to completion, capturing its output (not a terminal)."""
+def run_cli(
+    url: str, workdir: Path, *args: str, cli: str = "ledger_cli.main"
+) -> subprocess.CompletedProcess[str]:
+    """Runs one `ledger ...` command (of module `cli`: another release) to completion,
+    capturing its output (not a terminal)."""
     return subprocess.run(  # noqa: S603 - our own interpreter and arguments
-        [sys.executable, "-m", "ledger_cli.main", *args],
+        [sys.executable, "-m", cli, *args],
         env=cli_env(url, workdir),
         cwd=workdir,
         capture_output=True,

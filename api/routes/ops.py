@@ -7,7 +7,7 @@ import os
 import psycopg
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 
 from api.errors import ErrorCode as E
@@ -43,6 +43,7 @@ class ReadinessOut(BaseModel):
 class ProjectionStatusOut(BaseModel):
     name: str
     position: int
+    version: int = Field(description="The projection version that built the tables.")
     head: int
     lag_events: int
     lag_seconds: float
