@@ -49,6 +49,7 @@ def dev(
     url = context.url()
     database.upgrade(url)
     refuse_without_paths(url)
+    _rebuild_other_versions(url)
     ledger = context.ledger(pool_size=1)
     if not no_demo and ledger.recorder.max_notification_id() is None:
         created = seed_demo(ledger)
@@ -88,6 +89,29 @@ def dev(
     finally:
         _stop(children)
         typer.echo("ledger stopped")
+
+
+def _rebuild_other_versions(url: str) -> None:
+    """Rebuilds each projection whose tables another version of its code built: on one machine
+    no other release keeps them up to date, so after a read-model change (a projection's
+    `version` bumped) `ledger dev` builds the new shape before it serves."""
+    import psycopg
+
+    from projections import positions
+    from projections.rebuild import rebuild
+    from projections.registry import resolve
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        built = {p.name: positions.built_version(conn, p.name) for p in resolve(None)}
+    for projection in resolve(None):
+        if built[projection.name] in (None, projection.version):
+            continue
+        typer.echo(
+            f"rebuilding {projection.name}: its tables are version {built[projection.name]}, "
+            f"this code builds version {projection.version}"
+        )
+        done = rebuild(url, projection)
+        typer.echo(f"  {done.events} events in {done.seconds:.1f} s")
 
 
 def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
