@@ -16,10 +16,11 @@ from typing import Any
 
 import psycopg
 
+from ledger.contract import PROGRESS_CHANNEL
 from ledger.logs import get_logger
 from reads import ReadPool
 
-CHANNEL = "ledger_projections"
+CHANNEL = PROGRESS_CHANNEL
 # Re-read the table this often even while connected: a safety net, not the wake-up path.
 HEARTBEAT_SECONDS = 5.0
 RECONNECT_SECONDS = 0.5

@@ -25,11 +25,8 @@ from api.schemas.common import Envelope
 from api.state import ApiState, State
 from ledger.application import Ledger
 from ledger.commands import CommandResult
+from ledger.contract import ID_SEPARATOR, SERVING_PROJECTION
 from reads import Conn
-
-# The projection that serves each kind of aggregate (by id prefix): a command that touched a
-# product as a side effect (an order reserving stock) waits for the catalog too.
-_SERVING_PROJECTION = {"prod_": "products", "ord_": "orders", "usr_": "users"}
 
 
 @dataclass(frozen=True)
@@ -81,8 +78,7 @@ class Commands:
         touched = {
             name
             for aggregate_id in result.touched
-            for prefix, name in _SERVING_PROJECTION.items()
-            if aggregate_id.startswith(prefix)
+            if (name := SERVING_PROJECTION.get(aggregate_id.partition(ID_SEPARATOR)[0]))
         }
         names = tuple(sorted({*projections, *touched}))
         positions = self.state.positions

@@ -21,6 +21,7 @@ from ledger.commands import (
     RegisterUser,
     UpdateProduct,
 )
+from ledger.contract import ORDER_ID_PREFIX
 from ledger.domain import DuplicateEmailError, Order, Product
 from ledger.domain.errors import ConcurrencyError, ConflictError
 from ledger.eventstore import APP_NAME, library_env
@@ -106,7 +107,7 @@ class Ledger(TunedApplication):
         """Prices every line from the catalog, reserves stock on each product and creates the
         order, all in one transaction."""
         locks = use_cases.order_locks(cmd)
-        order_id = cmd.order_id or new_id("ord")
+        order_id = cmd.order_id or new_id(ORDER_ID_PREFIX)
         return self._runner.run(
             "place_order",
             lambda uow: use_cases.place_order(uow, cmd, order_id, self.currency),

@@ -27,14 +27,14 @@ from eventsourcing.utils import Environment
 from psycopg.conninfo import conninfo_to_dict
 
 from ledger.command_log import CommandRecord, record
+from ledger.contract import EVENTS_TABLE as EVENTS_TABLE
+from ledger.contract import SNAPSHOTS_TABLE as SNAPSHOTS_TABLE
 from ledger.settings import Settings
 from ledger.slow_queries import TimedCursor
 
-# The application's name: the library derives the events table from it (`ledger_events`).
+# The application's name: the library derives the store's tables from it (EVENTS_TABLE and
+# SNAPSHOTS_TABLE, re-exported here from ledger.contract, which declares them).
 APP_NAME = "Ledger"
-EVENTS_TABLE = "ledger_events"
-SNAPSHOTS_TABLE = "ledger_snapshots"
-NOTIFY_CHANNEL = EVENTS_TABLE
 CONNECT_TIMEOUT_SECONDS = 2
 # psycopg_pool retries a lost connection with doubling delays for reconnect_timeout (5 minutes
 # by default): after a long outage the pool could wait half a minute before trying again. A

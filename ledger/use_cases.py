@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
+from ledger import contract
 from ledger.commands import (
     AdjustStock,
     ChangeOrderStatus,
@@ -32,11 +33,13 @@ from ledger.domain.orders import stock_action
 from ledger.domain.users import normalise_email
 from ledger.unit_of_work import UnitOfWork
 
-PRODUCT_ID_PATTERN = "prod_"
+# What a chosen product id must start with.
+PRODUCT_ID_PATTERN = contract.PRODUCT_ID_PREFIX + contract.ID_SEPARATOR
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex}"
+    """A fresh id of the kind `prefix` names (one of ledger.contract's id prefixes)."""
+    return f"{prefix}{contract.ID_SEPARATOR}{uuid.uuid4().hex}"
 
 
 # Users.
@@ -46,7 +49,7 @@ def register_user(uow: UnitOfWork, cmd: RegisterUser) -> None:
     """Creates a user and claims their email in the same transaction."""
     email = normalise_email(cmd.email)
     user = User(
-        id=new_id("usr"),
+        id=new_id(contract.USER_ID_PREFIX),
         name=cmd.name,
         email=email,
         password_hash=cmd.password_hash,
@@ -59,9 +62,11 @@ def register_user(uow: UnitOfWork, cmd: RegisterUser) -> None:
 
 
 def product_id_for(cmd: CreateProduct) -> str:
-    product_id = cmd.product_id or new_id("prod")
+    product_id = cmd.product_id or new_id(contract.PRODUCT_ID_PREFIX)
     if not product_id.startswith(PRODUCT_ID_PATTERN) or len(product_id) > 64:
-        raise ValidationError("a product id starts with prod_ and has at most 64 characters")
+        raise ValidationError(
+            f"a product id starts with {PRODUCT_ID_PATTERN} and has at most 64 characters"
+        )
     return product_id
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
+from ledger import contract
 from projections.base import Projection
 from projections.changes import Changes, Table
 from projections.events import Event
@@ -27,13 +28,15 @@ ORDER_STATUS_HISTORY = Table(
     key=("order_id", "version"),
     columns=("order_id", "version", "status", "at", "actor", "reason"),
 )
+# Any order event after OrderPlaced: each names its actor.
+StatusEvent = TypeVar("StatusEvent", bound=contract.StatusChange)
 
 
 class OrdersProjection(Projection):
     name = "orders"
     tables = (ORDERS, ORDER_ITEMS, ORDER_STATUS_HISTORY)
 
-    def on_OrderPlaced(self, e: Event[Any], changes: Changes) -> None:  # noqa: N802
+    def on_OrderPlaced(self, e: Event[contract.OrderPlaced], changes: Changes) -> None:  # noqa: N802
         changes.upsert(
             ORDERS,
             {
@@ -64,15 +67,17 @@ class OrdersProjection(Projection):
                     "subtotal": item["subtotal"],
                 },
             )
-        self._history(e, changes, "pending", e.data["customer_id"])
+        self._history(e, changes, "pending", e.data["customer_id"], None)
 
-    def on_OrderConfirmed(self, e: Event[Any], changes: Changes) -> None:  # noqa: N802
+    def on_OrderConfirmed(self, e: Event[contract.OrderConfirmed], changes: Changes) -> None:  # noqa: N802
         self._status(e, changes, "confirmed", payment_intent_id=e.data["payment_intent_id"])
 
-    def on_OrderProcessingStarted(self, e: Event[Any], changes: Changes) -> None:  # noqa: N802
+    def on_OrderProcessingStarted(  # noqa: N802
+        self, e: Event[contract.OrderProcessingStarted], changes: Changes
+    ) -> None:
         self._status(e, changes, "processing")
 
-    def on_OrderShipped(self, e: Event[Any], changes: Changes) -> None:  # noqa: N802
+    def on_OrderShipped(self, e: Event[contract.OrderShipped], changes: Changes) -> None:  # noqa: N802
         self._status(
             e,
             changes,
@@ -81,22 +86,33 @@ class OrdersProjection(Projection):
             tracking_number=e.data["tracking_number"],
         )
 
-    def on_OrderDelivered(self, e: Event[Any], changes: Changes) -> None:  # noqa: N802
+    def on_OrderDelivered(self, e: Event[contract.OrderDelivered], changes: Changes) -> None:  # noqa: N802
         self._status(e, changes, "delivered")
 
-    def on_OrderCancelled(self, e: Event[Any], changes: Changes) -> None:  # noqa: N802
-        self._status(e, changes, "cancelled")
+    def on_OrderCancelled(self, e: Event[contract.OrderCancelled], changes: Changes) -> None:  # noqa: N802
+        self._status(e, changes, "cancelled", reason=e.data["reason"])
 
-    def on_OrderRefunded(self, e: Event[Any], changes: Changes) -> None:  # noqa: N802
-        self._status(e, changes, "refunded")
+    def on_OrderRefunded(self, e: Event[contract.OrderRefunded], changes: Changes) -> None:  # noqa: N802
+        self._status(e, changes, "refunded", reason=e.data["reason"])
 
-    def _status(self, e: Event[Any], changes: Changes, status: str, **values: object) -> None:
+    def _status(
+        self,
+        e: Event[StatusEvent],
+        changes: Changes,
+        status: str,
+        reason: str | None = None,
+        **values: object,
+    ) -> None:
         changes.patch(
             ORDERS, (e.originator_id,), set={**values, "status": status, "updated_at": e.timestamp}
         )
-        self._history(e, changes, status, e.data["actor"])
+        self._history(e, changes, status, e.data["actor"], reason)
 
-    def _history(self, e: Event[Any], changes: Changes, status: str, actor: str) -> None:
+    def _history(
+        self, e: Event[Any], changes: Changes, status: str, actor: str, reason: str | None
+    ) -> None:
+        # Any order event: the caller reads its actor (OrderPlaced's is the customer) and reason
+        # (only cancellations and refunds give one).
         changes.upsert(
             ORDER_STATUS_HISTORY,
             {
@@ -105,6 +121,6 @@ class OrdersProjection(Projection):
                 "status": status,
                 "at": e.timestamp,
                 "actor": actor,
-                "reason": e.data.get("reason"),
+                "reason": reason,
             },
         )

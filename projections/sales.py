@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
+from ledger import contract
 from projections.base import Projection
 from projections.changes import Changes, Table
 from projections.events import Event
@@ -33,7 +34,7 @@ class SalesProjection(Projection):
     name = "sales"
     tables = (SALES_ORDERS, SALES_LINES)
 
-    def on_OrderConfirmed(self, e: Event[Any], changes: Changes) -> None:  # noqa: N802
+    def on_OrderConfirmed(self, e: Event[contract.OrderConfirmed], changes: Changes) -> None:  # noqa: N802
         lines = e.data["lines"]
         changes.upsert(
             SALES_ORDERS,
@@ -57,15 +58,16 @@ class SalesProjection(Projection):
                 },
             )
 
-    def on_OrderCancelled(self, e: Event[Any], changes: Changes) -> None:  # noqa: N802
+    def on_OrderCancelled(self, e: Event[contract.OrderCancelled], changes: Changes) -> None:  # noqa: N802
         if e.data["previous_status"] not in UNPAID:
             self._returned(e, changes)
 
-    def on_OrderRefunded(self, e: Event[Any], changes: Changes) -> None:  # noqa: N802
+    def on_OrderRefunded(self, e: Event[contract.OrderRefunded], changes: Changes) -> None:  # noqa: N802
         # A refund returns the whole payment (its `amount` is the order's total).
         self._returned(e, changes)
 
     def _returned(self, e: Event[Any], changes: Changes) -> None:
+        # A cancellation or a refund: only the order's id and the event's time are read.
         changes.patch(
             SALES_ORDERS,
             (e.originator_id,),

@@ -9,13 +9,13 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from ledger import upcasting
+from ledger import contract, upcasting
 from projections.events import EVENT_COLUMNS, Event, decode
 
-# The channel the projectors announce progress on: payload '<projection>:<position>'.
-PROGRESS_CHANNEL = "ledger_projections"
-# The channel the library's recorder notifies on every append.
-EVENTS_CHANNEL = "ledger_events"
+# The channel the projectors announce progress on (payload '<projection>:<position>') and the
+# one the library's recorder notifies on every append: ledger.contract declares both.
+PROGRESS_CHANNEL = contract.PROGRESS_CHANNEL
+EVENTS_CHANNEL = contract.EVENTS_CHANNEL
 # First half of each projection's advisory-lock key; the second is hashtext(name).
 ADVISORY_CLASS = 7_355_608
 

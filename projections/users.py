@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from ledger import contract
 from projections.base import Projection
 from projections.changes import Changes, Table
 from projections.events import Event
@@ -19,7 +18,7 @@ class UsersProjection(Projection):
     name = "users"
     tables = (USERS,)
 
-    def on_UserRegistered(self, e: Event[Any], changes: Changes) -> None:  # noqa: N802
+    def on_UserRegistered(self, e: Event[contract.UserRegistered], changes: Changes) -> None:  # noqa: N802
         changes.upsert(
             USERS,
             {

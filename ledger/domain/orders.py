@@ -11,12 +11,12 @@ projected from those events alone."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from eventsourcing.domain import event
 
+from ledger import contract
 from ledger.domain.base import LedgerAggregate
 from ledger.domain.errors import InvalidTransitionError, ValidationError
 from ledger.domain.stock import StockAction, StockMove
@@ -69,8 +69,14 @@ class OrderLine:
     def subtotal(self) -> int:
         return self.quantity * self.unit_price
 
-    def as_event_data(self) -> dict[str, Any]:
-        return {**asdict(self), "subtotal": self.subtotal}
+    def as_event_data(self) -> contract.OrderItem:
+        return contract.OrderItem(
+            product_id=self.product_id,
+            name=self.name,
+            quantity=self.quantity,
+            unit_price=self.unit_price,
+            subtotal=self.subtotal,
+        )
 
 
 @dataclass(frozen=True)
@@ -83,19 +89,30 @@ class ShippingAddress:
     country: str
     address_line2: str | None = None
 
+    def as_event_data(self) -> contract.ShippingAddress:
+        return contract.ShippingAddress(
+            full_name=self.full_name,
+            address_line1=self.address_line1,
+            city=self.city,
+            state=self.state,
+            postal_code=self.postal_code,
+            country=self.country,
+            address_line2=self.address_line2,
+        )
+
 
 class Order(LedgerAggregate):
     """A customer's order; its lines keep the catalog price taken at placement."""
 
-    @event("OrderPlaced")
+    @event(contract.ORDER_PLACED.name)
     def __init__(
         self,
         id: str,
         customer_id: str,
-        items: list[dict[str, Any]],
+        items: list[contract.OrderItem],
         total: int,
         currency: str,
-        shipping_address: dict[str, Any],
+        shipping_address: contract.ShippingAddress,
         payment_method: str,
     ) -> None:
         self.customer_id = customer_id
@@ -130,7 +147,7 @@ class Order(LedgerAggregate):
             items=[line.as_event_data() for line in lines],
             total=sum(line.subtotal for line in lines),
             currency=currency,
-            shipping_address=asdict(shipping_address),
+            shipping_address=shipping_address.as_event_data(),
             payment_method=payment_method,
         )
 
@@ -165,9 +182,11 @@ class Order(LedgerAggregate):
             return []
         return [StockMove(action, line.product_id, self.id, line.quantity) for line in self.lines]
 
-    def _sales_lines(self) -> list[dict[str, Any]]:
+    def _sales_lines(self) -> list[contract.SalesLine]:
         return [
-            {"product_id": i["product_id"], "quantity": i["quantity"], "subtotal": i["subtotal"]}
+            contract.SalesLine(
+                product_id=i["product_id"], quantity=i["quantity"], subtotal=i["subtotal"]
+            )
             for i in self.items
         ]
 
@@ -216,38 +235,38 @@ class Order(LedgerAggregate):
 
     # Events.
 
-    @event("OrderConfirmed")
+    @event(contract.ORDER_CONFIRMED.name)
     def _confirmed(
-        self, payment_intent_id: str, actor: str, total: int, lines: list[dict[str, Any]]
+        self, payment_intent_id: str, actor: str, total: int, lines: list[contract.SalesLine]
     ) -> None:
         self.payment_intent_id = payment_intent_id
         self.status = OrderStatus.CONFIRMED
 
-    @event("OrderProcessingStarted")
+    @event(contract.ORDER_PROCESSING_STARTED.name)
     def _processing_started(self, actor: str) -> None:
         self.status = OrderStatus.PROCESSING
 
-    @event("OrderShipped")
+    @event(contract.ORDER_SHIPPED.name)
     def _shipped(self, carrier: str, tracking_number: str, actor: str) -> None:
         self.carrier = carrier
         self.tracking_number = tracking_number
         self.status = OrderStatus.SHIPPED
 
-    @event("OrderDelivered")
+    @event(contract.ORDER_DELIVERED.name)
     def _delivered(self, actor: str) -> None:
         self.status = OrderStatus.DELIVERED
 
-    @event("OrderCancelled")
+    @event(contract.ORDER_CANCELLED.name)
     def _cancelled(self, reason: str, actor: str, previous_status: str) -> None:
         self.status = OrderStatus.CANCELLED
 
-    @event("OrderRefunded")
+    @event(contract.ORDER_REFUNDED.name)
     def _refunded(
         self,
         reason: str,
         actor: str,
         amount: int,
         previous_status: str,
-        lines: list[dict[str, Any]],
+        lines: list[contract.SalesLine],
     ) -> None:
         self.status = OrderStatus.REFUNDED

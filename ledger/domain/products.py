@@ -10,6 +10,7 @@ from typing import Any
 
 from eventsourcing.domain import event
 
+from ledger import contract
 from ledger.domain.base import LedgerAggregate
 from ledger.domain.errors import (
     InsufficientStockError,
@@ -27,7 +28,7 @@ class ProductStatus(StrEnum):
 class Product(LedgerAggregate):
     """A catalog product. Available stock (on hand - reserved) never goes below zero."""
 
-    @event("ProductCreated")
+    @event(contract.PRODUCT_CREATED.name)
     def __init__(
         self,
         id: str,
@@ -186,7 +187,7 @@ class Product(LedgerAggregate):
 
     # Events: they only apply state, never check.
 
-    @event("ProductUpdated")
+    @event(contract.PRODUCT_UPDATED.name)
     def _updated(
         self, name: str, description: str, category: str, tags: list[str], images: list[str]
     ) -> None:
@@ -196,32 +197,32 @@ class Product(LedgerAggregate):
         self.tags = tags
         self.images = images
 
-    @event("PriceChanged")
+    @event(contract.PRICE_CHANGED.name)
     def _price_changed(self, price: int, old_price: int) -> None:
         self.price = price
 
-    @event("StockReceived")
+    @event(contract.STOCK_RECEIVED.name)
     def _stock_received(self, quantity: int, reason: str, on_hand: int, reserved: int) -> None:
         self.on_hand = on_hand
 
-    @event("StockAdjusted")
+    @event(contract.STOCK_ADJUSTED.name)
     def _stock_adjusted(self, quantity: int, reason: str, on_hand: int, reserved: int) -> None:
         self.on_hand = on_hand
 
-    @event("StockReserved")
+    @event(contract.STOCK_RESERVED.name)
     def _stock_reserved(self, order_id: str, quantity: int, on_hand: int, reserved: int) -> None:
         self.reserved = reserved
 
-    @event("StockReleased")
+    @event(contract.STOCK_RELEASED.name)
     def _stock_released(self, order_id: str, quantity: int, on_hand: int, reserved: int) -> None:
         self.reserved = reserved
 
-    @event("StockShipped")
+    @event(contract.STOCK_SHIPPED.name)
     def _stock_shipped(self, order_id: str, quantity: int, on_hand: int, reserved: int) -> None:
         self.on_hand = on_hand
         self.reserved = reserved
 
-    @event("ProductDiscontinued")
+    @event(contract.PRODUCT_DISCONTINUED.name)
     def _discontinued(self) -> None:
         self.status = ProductStatus.DISCONTINUED
 

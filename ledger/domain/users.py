@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from eventsourcing.domain import event
 
+from ledger import contract
 from ledger.domain.base import LedgerAggregate
 
 
@@ -24,8 +25,8 @@ def normalise_email(email: str) -> str:
 class User(LedgerAggregate):
     """A shop user. Registration always makes a customer; admins come from the CLI."""
 
-    @event("UserRegistered")
-    def __init__(self, id: str, name: str, email: str, password_hash: str, role: Role) -> None:
+    @event(contract.USER_REGISTERED.name)
+    def __init__(self, id: str, name: str, email: str, password_hash: str, role: str) -> None:
         self.name = name
         self.email = email
         self.password_hash = password_hash
@@ -39,6 +40,6 @@ class EmailClaim(LedgerAggregate):
     def id_for(email: str) -> str:
         return f"email:{normalise_email(email)}"
 
-    @event("EmailClaimed")
+    @event(contract.EMAIL_CLAIMED.name)
     def __init__(self, id: str, user_id: str) -> None:
         self.user_id = user_id
