@@ -12,6 +12,7 @@ import random
 import time
 
 from bench import workload
+from ledger import contract
 from ledger.application import Ledger, new_id
 from ledger.commands import OrderItemRequest
 from ledger.demo import DEMO_SIZE
@@ -56,7 +57,7 @@ def fill(
                 customer = _new_user()
                 batch.extend(customer)
             hot = rng.random() < hot_share
-            order_id = new_id("ord")
+            order_id = new_id(contract.ORDER_ID_PREFIX)
             items = [OrderItemRequest(p, 1) for p in workload.order_products(rng, hot)]
             order, reserved = checkout(
                 order_id,
@@ -78,7 +79,7 @@ def fill(
 
 
 def _new_user() -> tuple[User, EmailClaim]:
-    user_id = new_id("usr")
+    user_id = new_id(contract.USER_ID_PREFIX)
     email = f"{user_id}@bench.example"
     user = User(
         id=user_id,
