@@ -20,6 +20,7 @@ from ledger import upcasting
 from ledger.application import Ledger
 from ledger.commands import AdjustStock
 from ledger.domain import Product
+from ledger.domain.base import LedgerSnapshot
 from ledger.settings import Settings
 from ledger.upcasting import Payload, Upcaster
 from ledger_cli.events import ALL_GOOD, NOTHING_TO_DO
@@ -68,7 +69,9 @@ UPCASTERS = (
 @pytest.fixture
 def created_v3(monkeypatch: pytest.MonkeyPatch) -> None:
     """ProductCreated as if today it were at class_version 3 (v1 and v2 stored before)."""
-    monkeypatch.setattr(Product.ProductCreated, "class_version", 3, raising=False)
+    monkeypatch.setattr(
+        "ledger.domain.products.Product.ProductCreated.class_version", 3, raising=False
+    )
 
 
 def _insert(url: str, originator: tuple[str, int], topic: str, state: dict[str, Any]) -> int:
@@ -241,6 +244,8 @@ def test_an_append_during_the_migrate_is_kept(
         finally:
             ledger.close()
         appended.append(_insert(url, ("prod_old_meanwhile", 1), CREATED, _created_v1("x")))
+        # The live projections move past the copy's head: the comparison follows them.
+        projections.catch_up(url)
 
     with _upcasters(*UPCASTERS):
         _old_store(url, settings)
@@ -248,6 +253,7 @@ def test_an_append_during_the_migrate_is_kept(
         outcome = migrate.run(url, progress=append_once, wait_seconds=5)
         assert outcome.swapped, outcome.differences
         assert (outcome.head, outcome.updated, outcome.appended_old) == (4, 4, 1)
+        assert set(outcome.compared_at.values()) == {6}
     rows = _store(url)
     assert [r[1] for r in rows[4:]] == ["prod_meanwhile", "prod_old_meanwhile"]
     assert {r[3] for r in rows} <= {CREATED, "ledger.domain.products:Product.PriceChanged"}
@@ -272,3 +278,37 @@ def test_an_old_releases_store_has_nothing_to_migrate(
     assert (result.returncode, result.stdout.strip()) == (0, NOTHING_TO_DO)
     assert (_store(url), snapshot(url)) == (stored, live)
     assert not _copy_schema_exists(url)
+
+
+def test_snapshots_of_an_old_version_are_deleted(
+    make_database: Callable[[], str],
+    settings: Settings,
+    cli: Run,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Snapshots are a cache: of an old version, the migrate deletes them (aggregates load from
+    their events); with no event of an old version there is nothing to copy or compare."""
+    url = make_database()
+    load_store(url, read_fixture(STORES[0]))
+    projections.catch_up(url)
+    stored = _store(url)
+    # Today's snapshots at class_version 2, through the library's own upcasting.
+    monkeypatch.setattr(LedgerSnapshot, "class_version", 2, raising=False)
+    monkeypatch.setattr(
+        LedgerSnapshot, "upcast_v1_v2", staticmethod(lambda state: None), raising=False
+    )
+    result = cli("events", "migrate", database_url=url)
+    assert result.returncode == 0, result
+    assert result.stdout.strip().splitlines() == [
+        "rewrote 0 stored events into today's schema, deleted 1 snapshots of old versions"
+    ]
+    assert _store(url) == stored
+    check = cli("events", "check", database_url=url)
+    assert (check.returncode, check.stdout.strip()) == (0, ALL_GOOD)
+    ledger = Ledger(settings, url, pool_size=2)
+    try:
+        pen = ledger.load("prod_pen", cached=False)
+        assert isinstance(pen, Product)
+        assert (pen.version, pen.on_hand, pen.reserved) == (108, 104, 5)
+    finally:
+        ledger.close()
