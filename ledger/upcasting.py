@@ -3,23 +3,28 @@
 A stored event is known by its name (the topic's part after the last dot) and its version: the
 `class_version` the library writes into the stored state when the class's is above 1 (absent
 means 1). An upcaster, registered for one (name, version), takes the stored payload (the
-event's fields, without `timestamp` and `class_version`) and returns the event it stands for
-today, as (name, version, payload): a field added (with a default), renamed or retyped, or the
-event renamed (another name of the same aggregate). Upcasters chain until no upcaster is
-registered for the (name, version) reached, which must be a class of today's domain at its
-`class_version` (`ledger events check` verifies every stored pair).
+event's fields, without `timestamp` and `class_version`) and says what the event stands for
+today:
+- `Upcaster`: one event, as (name, version, payload): a field added (with a default), renamed
+  or retyped, or the event renamed (another name of the same aggregate);
+- `Split`: several events, in order, from one stored event; they keep its position in the
+  store and its aggregate version (an aggregate's version counts stored events);
+- `Drop`: nothing; the stored event still holds its position and version, and no reader acts
+  on it (a creation event cannot be dropped: its aggregate would not exist).
+Upcasters chain until no upcaster is registered for the (name, version) reached, which must be
+a class of today's domain at its `class_version` (`ledger events check` verifies every stored
+pair).
 
-Every reader of events applies them: the projectors (projections.events.decode, under the live
-worker, the careful path, the dead-letter retry and a rebuild) and aggregate loads through the
-library (`UpcastingMapper`, events and snapshots alike), before the library's own
-`upcast_vN_vN+1` methods of the event class.
+Every reader of events applies them: the projectors (projections.events.decode_rows, under the
+live worker, the careful path, the dead-letter retry and a rebuild), `ledger events show`, and
+aggregate loads through the library (`UpcastingMapper`, events and snapshots alike), before the
+library's own `upcast_vN_vN+1` methods of the event class.
 
-The registry is empty today: no event has changed yet. Splitting one event into several and
-dropping an event are not covered (an upcaster returns exactly one event)."""
+The registry is empty today: no event has changed yet."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +33,7 @@ from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import resolve_topic
 
 Payload = dict[str, Any]
+Pair = tuple[str, int]  # (event name, version)
 # The field the library stores the class version in (only when above 1).
 VERSION_FIELD = "class_version"
 
@@ -44,43 +50,112 @@ class Upcaster:
     to_version: int
     change: Callable[[Payload], Payload]
 
-    def __call__(self, payload: Payload) -> tuple[str, int, Payload]:
-        return self.to_name, self.to_version, self.change(payload)
+    @property
+    def targets(self) -> tuple[Pair, ...]:
+        return ((self.to_name, self.to_version),)
+
+    def expand(self, payload: Payload) -> list[tuple[str, int, Payload]]:
+        return [(self.to_name, self.to_version, self.change(payload))]
 
 
-UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+@dataclass(frozen=True)
+class Split:
+    """From (name, version) to several events, `into` in order; `change` returns one payload
+    per target."""
+
+    name: str
+    version: int
+    into: tuple[Pair, ...]
+    change: Callable[[Payload], Sequence[Payload]]
+
+    def __post_init__(self) -> None:
+        if len(self.into) < 2:
+            raise ValueError(f"a split of {self.name} v{self.version} gives at least two events")
+
+    @property
+    def targets(self) -> tuple[Pair, ...]:
+        return self.into
+
+    def expand(self, payload: Payload) -> list[tuple[str, int, Payload]]:
+        payloads = self.change(payload)
+        if len(payloads) != len(self.into):
+            raise ValueError(
+                f"the split of {self.name} v{self.version} gave {len(payloads)} payloads "
+                f"for {len(self.into)} events"
+            )
+        return [(name, version, p) for (name, version), p in zip(self.into, payloads, strict=True)]
+
+
+@dataclass(frozen=True)
+class Drop:
+    """(name, version) stands for no event today."""
+
+    name: str
+    version: int
+
+    @property
+    def targets(self) -> tuple[Pair, ...]:
+        return ()
+
+    def expand(self, payload: Payload) -> list[tuple[str, int, Payload]]:
+        return []
+
+
+AnyUpcaster = Upcaster | Split | Drop
+UPCASTERS: dict[Pair, AnyUpcaster] = {}
+
+
+def _add(upcaster: AnyUpcaster) -> None:
+    key = (upcaster.name, upcaster.version)
+    if key in upcaster.targets:
+        raise ValueError(f"an upcaster of {key[0]} v{key[1]} must change the name or version")
+    if key in UPCASTERS:
+        raise ValueError(f"{key[0]} v{key[1]} already has an upcaster")
+    UPCASTERS[key] = upcaster
 
 
 def register(
-    name: str, version: int, to: tuple[str, int] | None = None
+    name: str, version: int, to: Pair | None = None
 ) -> Callable[[Callable[[Payload], Payload]], Callable[[Payload], Payload]]:
     """Decorator registering `change` as the upcaster of (name, version), to `to` (by default
     the same name, version + 1)."""
     to_name, to_version = to or (name, version + 1)
-    if (to_name, to_version) == (name, version):
-        raise ValueError(f"an upcaster of {name} v{version} must change the name or version")
 
     def decorate(change: Callable[[Payload], Payload]) -> Callable[[Payload], Payload]:
-        key = (name, version)
-        if key in UPCASTERS:
-            raise ValueError(f"{name} v{version} already has an upcaster")
-        UPCASTERS[key] = Upcaster(name, version, to_name, to_version, change)
+        _add(Upcaster(name, version, to_name, to_version, change))
         return change
 
     return decorate
 
 
+def register_split(
+    name: str, version: int, into: Sequence[Pair]
+) -> Callable[[Callable[[Payload], Sequence[Payload]]], Callable[[Payload], Sequence[Payload]]]:
+    """Decorator registering `change` as the split of (name, version) into the events `into`
+    (it returns one payload for each)."""
+
+    def decorate(
+        change: Callable[[Payload], Sequence[Payload]],
+    ) -> Callable[[Payload], Sequence[Payload]]:
+        _add(Split(name, version, tuple(into), change))
+        return change
+
+    return decorate
+
+
+def register_drop(name: str, version: int) -> None:
+    """(name, version) stands for no event today."""
+    _add(Drop(name, version))
+
+
 @contextmanager
-def registered(*upcasters: Upcaster) -> Iterator[None]:
+def registered(*upcasters: AnyUpcaster) -> Iterator[None]:
     """The upcasters registered for the duration (tests)."""
     added = []
     try:
         for upcaster in upcasters:
-            key = (upcaster.name, upcaster.version)
-            if key in UPCASTERS:
-                raise ValueError(f"{key} already has an upcaster")
-            UPCASTERS[key] = upcaster
-            added.append(key)
+            _add(upcaster)
+            added.append((upcaster.name, upcaster.version))
         yield
     finally:
         for key in added:
@@ -96,38 +171,73 @@ def needs_upcast(name: str, version: int) -> bool:
     return (name, version) in UPCASTERS
 
 
-def upcast(name: str, version: int, payload: Payload) -> tuple[str, int, Payload]:
-    """Follows the registry from (name, version): the event as today's code knows it."""
-    seen = set()
-    while (name, version) in UPCASTERS:
-        if (name, version) in seen:
+# Deeper than any real history of one event: a longer chain is a loop.
+MAX_CHAIN = 64
+
+
+def expand(name: str, version: int, payload: Payload) -> list[tuple[str, int, Payload]]:
+    """Follows the registry from (name, version): the events, as today's code knows them, the
+    stored one stands for (one; several when split; none when dropped)."""
+    done: list[tuple[str, int, Payload]] = []
+    pending = [(name, version, payload, 0)]
+    while pending:
+        name, version, payload, depth = pending.pop()
+        upcaster = UPCASTERS.get((name, version))
+        if upcaster is None:
+            done.append((name, version, payload))
+            continue
+        if depth >= MAX_CHAIN:
             raise ValueError(f"the upcasters of {name} v{version} loop")
-        seen.add((name, version))
-        name, version, payload = UPCASTERS[(name, version)](payload)
-    return name, version, payload
+        pending.extend((n, v, p, depth + 1) for n, v, p in reversed(upcaster.expand(payload)))
+    return done
 
 
-def chain_end(name: str, version: int) -> tuple[str, int]:
-    """Where the registry leads (name, version), without a payload."""
-    seen = set()
-    while (name, version) in UPCASTERS and (name, version) not in seen:
-        seen.add((name, version))
-        upcaster = UPCASTERS[(name, version)]
-        name, version = upcaster.to_name, upcaster.to_version
-    return name, version
+def ends(name: str, version: int) -> list[Pair]:
+    """Where the registry leads (name, version), without a payload: today's events, in order."""
+    reached: list[Pair] = []
+    pending = [(name, version, 0)]
+    while pending:
+        name, version, depth = pending.pop()
+        upcaster = UPCASTERS.get((name, version))
+        if upcaster is None:
+            reached.append((name, version))
+        elif depth < MAX_CHAIN:
+            pending.extend((n, v, depth + 1) for n, v in reversed(upcaster.targets))
+    return reached
+
+
+def chain(name: str, version: int) -> list[Pair]:
+    """The registry's keys the upcasting of (name, version) goes through."""
+    keys: list[Pair] = []
+    pending = [(name, version)]
+    while pending:
+        key = pending.pop()
+        if key in UPCASTERS and key not in keys:
+            keys.append(key)
+            pending.extend(reversed(UPCASTERS[key].targets))
+    return keys
+
+
+def one_to_one(name: str, version: int) -> bool:
+    """Whether every upcaster on the chain of (name, version) gives exactly one event (so a
+    rewrite in place keeps each stored event's position and version)."""
+    return all(isinstance(UPCASTERS[key], Upcaster) for key in chain(name, version))
 
 
 def stored_names(names: Collection[str]) -> set[str]:
-    """`names` and every name the registry maps to one of them: what a reader handling
+    """`names` and every name the registry leads to one of them: what a reader handling
     `names` must ask the store for."""
     wanted = set(names)
-    wanted |= {name for (name, version) in UPCASTERS if chain_end(name, version)[0] in names}
+    for name, version in UPCASTERS:
+        if any(end in names for end, _ in ends(name, version)):
+            wanted.add(name)
     return wanted
 
 
 def event_name(topic: str) -> str:
-    """The event name of a topic: its part after the last dot."""
-    return topic.rpartition(".")[2]
+    """The event name of a topic: its class's name (`Product.PriceChanged`: `PriceChanged`,
+    `ledger.domain.base:LedgerSnapshot`: `LedgerSnapshot`)."""
+    return topic.rpartition(":")[2].rpartition(".")[2]
 
 
 def renamed_topic(topic: str, name: str) -> str:
@@ -148,34 +258,79 @@ def todays_version(topic: str) -> int | None:
     return int(getattr(cls, VERSION_FIELD, 1))
 
 
-def check(stored: Collection[tuple[str, int]]) -> list[str]:
+def check(stored: Collection[Pair]) -> list[str]:
     """One sentence per stored (topic, version) without a path to today's schema."""
     problems = []
     for topic, version in sorted(stored):
-        name, reached = chain_end(event_name(topic), version)
-        target = renamed_topic(topic, name)
-        today = todays_version(target)
-        via = "" if target == topic and reached == version else f" (upcast to {name} v{reached})"
-        if today is None:
-            problems.append(f"{topic} v{version}{via}: no event class {target} today")
-        elif reached > today:
-            problems.append(
-                f"{topic} v{version}{via}: newer than today's class_version {today} "
-                "(written by a later release?)"
-            )
-        elif reached < today:
-            cls = resolve_topic(target)
-            missing = [
-                f"upcast_v{v}_v{v + 1}"
-                for v in range(reached, today)
-                if not hasattr(cls, f"upcast_v{v}_v{v + 1}")
-            ]
-            if missing:
-                problems.append(
-                    f"{topic} v{version}{via}: today's class_version is {today} and there is "
-                    f"no upcaster from v{reached} (registry or {', '.join(missing)})"
-                )
+        for name, reached in ends(event_name(topic), version):
+            problem = _no_path(topic, version, name, reached)
+            if problem:
+                problems.append(problem)
     return problems
+
+
+def _no_path(topic: str, version: int, name: str, reached: int) -> str | None:
+    """Why the stored pair (topic, version), upcast to (name, reached), is not today's event."""
+    target = renamed_topic(topic, name)
+    today = todays_version(target)
+    via = "" if target == topic and reached == version else f" (upcast to {name} v{reached})"
+    if today is None:
+        return f"{topic} v{version}{via}: no event class {target} today"
+    if reached > today:
+        return (
+            f"{topic} v{version}{via}: newer than today's class_version {today} "
+            "(written by a later release?)"
+        )
+    cls = resolve_topic(target)
+    missing = [
+        f"upcast_v{v}_v{v + 1}"
+        for v in range(reached, today)
+        if not hasattr(cls, f"upcast_v{v}_v{v + 1}")
+    ]
+    if missing:
+        return (
+            f"{topic} v{version}{via}: today's class_version is {today} and there is "
+            f"no upcaster from v{reached} (registry or {', '.join(missing)})"
+        )
+    return None
+
+
+class SplitEvent:
+    """The events a split made of one stored event, for the library's aggregate loading: the
+    first mutates the aggregate as usual (its version becomes the stored event's), the others
+    apply to it in turn, under the same version."""
+
+    def __init__(self, events: Sequence[Any]) -> None:
+        self.events = events
+        self.originator_id = events[0].originator_id
+        self.originator_version = events[0].originator_version
+        self.timestamp = events[0].timestamp
+
+    def mutate(self, aggregate: Any) -> Any:
+        aggregate = self.events[0].mutate(aggregate)
+        for event in self.events[1:]:
+            event.apply(aggregate)
+            aggregate.modified_on = event.timestamp
+        return aggregate
+
+
+@dataclass(frozen=True)
+class DroppedEvent:
+    """A stored event an upcaster drops, for the library's aggregate loading: only the
+    aggregate's version moves past it."""
+
+    originator_id: str
+    originator_version: int
+    timestamp: Any
+
+    def mutate(self, aggregate: Any) -> Any:
+        if aggregate is None:
+            raise ValueError(
+                f"the first event of {self.originator_id} is dropped: an aggregate needs "
+                "the event that created it"
+            )
+        aggregate.version = self.originator_version
+        return aggregate
 
 
 class UpcastingMapper(Mapper[str]):
@@ -184,10 +339,13 @@ class UpcastingMapper(Mapper[str]):
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         if UPCASTERS and any(name == event_name(stored_event.topic) for name, _ in UPCASTERS):
-            stored_event = self._upcast(stored_event)
+            upcast = self._upcast(stored_event)
+            if upcast is not None:
+                return upcast
         return super().to_domain_event(stored_event)
 
-    def _upcast(self, stored_event: StoredEvent) -> StoredEvent:
+    def _upcast(self, stored_event: StoredEvent) -> Any:
+        """The domain event(s) `stored_event` stands for, or None when it is of today's shape."""
         state = stored_event.state
         if self.cipher:
             state = self.cipher.decrypt(state)
@@ -197,9 +355,24 @@ class UpcastingMapper(Mapper[str]):
         name = event_name(stored_event.topic)
         version = int(payload.pop(VERSION_FIELD, 1))
         if not needs_upcast(name, version):
-            return stored_event
+            return None
         stamp = payload.pop("timestamp", None)
-        name, version, payload = upcast(name, version, payload)
+        events = [
+            super(UpcastingMapper, self).to_domain_event(
+                self._stored(stored_event, name, version, payload, stamp)
+            )
+            for name, version, payload in expand(name, version, payload)
+        ]
+        if not events:
+            return DroppedEvent(
+                str(stored_event.originator_id), stored_event.originator_version, stamp
+            )
+        return events[0] if len(events) == 1 else SplitEvent(events)
+
+    def _stored(
+        self, original: StoredEvent, name: str, version: int, payload: Payload, stamp: Any
+    ) -> StoredEvent:
+        """A stored event of today's (name, version) in `original`'s place."""
         payload = dict(payload)
         if stamp is not None:
             payload["timestamp"] = stamp
@@ -211,9 +384,9 @@ class UpcastingMapper(Mapper[str]):
         if self.cipher:
             encoded = self.cipher.encrypt(encoded)
         return StoredEvent(
-            originator_id=stored_event.originator_id,
-            originator_version=stored_event.originator_version,
-            topic=renamed_topic(stored_event.topic, name),
+            originator_id=original.originator_id,
+            originator_version=original.originator_version,
+            topic=renamed_topic(original.topic, name),
             state=encoded,
         )
 

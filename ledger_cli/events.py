@@ -41,7 +41,7 @@ def show(
     position, version, time, name and fields."""
     import psycopg
 
-    from projections.events import EVENT_COLUMNS, decode
+    from projections.events import EVENT_COLUMNS, decode_rows
 
     with psycopg.connect(context.url()) as conn:
         rows = conn.execute(
@@ -51,7 +51,7 @@ def show(
         ).fetchall()
     if not rows:
         raise ClickException(f"no events of aggregate {aggregate_id} in the store")
-    shown = [_shown(decode(row)) for row in rows]
+    shown = [_shown(event) for event in decode_rows(rows)]
     if fmt is ShowFormat.JSON:
         typer.echo(json.dumps(shown, indent=2, default=str))
         return

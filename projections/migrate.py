@@ -118,12 +118,7 @@ class Plan:
 
 def _chain(topic: str, version: int) -> list[tuple[str, int]]:
     """The registry's keys the upcasting of a stored pair goes through."""
-    name, keys = upcasting.event_name(topic), []
-    while (name, version) in upcasting.UPCASTERS and (name, version) not in keys:
-        keys.append((name, version))
-        upcaster = upcasting.UPCASTERS[(name, version)]
-        name, version = upcaster.to_name, upcaster.to_version
-    return keys
+    return upcasting.chain(upcasting.event_name(topic), version)
 
 
 @dataclass(frozen=True)
@@ -185,8 +180,8 @@ def is_old(topic: str, version: int) -> bool:
 
 
 def target(topic: str, version: int) -> Pair:
-    """Today's (topic, class_version) of a stored pair with a path to today's schema."""
-    name, _ = upcasting.chain_end(upcasting.event_name(topic), version)
+    """Today's (topic, class_version) of a stored pair its upcasters turn into one event."""
+    [(name, _)] = upcasting.ends(upcasting.event_name(topic), version)
     topic = upcasting.renamed_topic(topic, name)
     return topic, upcasting.todays_version(topic) or 1
 
@@ -212,10 +207,8 @@ def make_plan(conn: Conn) -> Plan:
 
 def one_to_one(topic: str, version: int) -> bool:
     """Whether the upcasters of a pair turn each event into exactly one (a rewrite in place
-    keeps its position and version). Every upcaster of ledger.upcasting returns exactly one
-    event today; the pairs of split and drop upcasters, when the registry has them, are the
-    ones to answer False here."""
-    return True
+    keeps its position and version); split and dropped events are kept as they are."""
+    return upcasting.one_to_one(upcasting.event_name(topic), version)
 
 
 def copy_url(database_url: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from psycopg import sql
 
-from projections.events import EVENT_COLUMNS, Event, decode
+from projections.events import EVENT_COLUMNS, Event, decode_rows
 from projections.store import PROGRESS_CHANNEL, Conn
 
 # The position row locked (FOR UPDATE: every writer of a projection takes that lock first)
@@ -136,7 +136,7 @@ def lock_and_read(
     position, version, dead_letters = int(rows[0][0]), int(rows[0][1]), int(rows[0][2])
     if rows[0][3] is None:
         return position, version, dead_letters, []
-    return position, version, dead_letters, [decode(row[3:]) for row in rows]
+    return position, version, dead_letters, decode_rows(row[3:] for row in rows)
 
 
 def save(conn: Conn, name: str, position: int) -> None:
