@@ -7,13 +7,11 @@ today's shapes has nothing to migrate."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
 import pytest
-from psycopg.types.json import Jsonb
 
 import projections
 from ledger import upcasting
@@ -31,6 +29,7 @@ from tests.integration.test_cli import (
     run,  # noqa: F401 - the fixture `cli` wraps
 )
 from tests.integration.test_old_store import STORES, load_store, read_fixture
+from tests.integration.test_upcasting import created_v1, insert_event
 from tests.projector_process import create_product, rebuilt_snapshot, snapshot
 
 
@@ -42,7 +41,6 @@ def cli_fixture(run: Run) -> Run:  # noqa: F811 - test_cli's fixture, imported a
 
 CREATED = "ledger.domain.products:Product.ProductCreated"
 PRICE_SET = "ledger.domain.products:Product.PriceSet"
-STAMP = {"_type_": "datetime_iso", "_data_": "2026-11-26T16:33:28.743703+00:00"}
 
 
 def _title_to_name(payload: Payload) -> Payload:
@@ -74,33 +72,8 @@ def created_v3(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
-def _insert(url: str, originator: tuple[str, int], topic: str, state: dict[str, Any]) -> int:
-    with psycopg.connect(url) as conn:
-        row = conn.execute(
-            "INSERT INTO ledger_events (originator_id, originator_version, topic, state) "
-            "VALUES (%s, %s, %s, convert_to(%s::text, 'UTF8')) RETURNING notification_id",
-            (*originator, topic, Jsonb({"timestamp": STAMP, **state})),
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-def _created_v1(product_id: str) -> dict[str, Any]:
-    return {
-        "originator_topic": "ledger.domain.products:Product",
-        "title": f"Old {product_id}",
-        "description": "from release 0.1",
-        "price": 250,
-        "currency": "EUR",
-        "category": "old",
-        "tags": ["a"],
-        "images": [],
-        "on_hand": 7,
-    }
-
-
 def _created_v2(product_id: str) -> dict[str, Any]:
-    v2 = {**_created_v1(product_id), "class_version": 2, "name": f"Old {product_id}"}
+    v2 = {**created_v1(product_id), "class_version": 2, "name": f"Old {product_id}"}
     del v2["title"], v2["tags"]
     return v2
 
@@ -112,9 +85,9 @@ def _old_store(url: str, settings: Settings) -> None:
         create_product(ledger, "prod_today", stock=3)
     finally:
         ledger.close()
-    _insert(url, ("prod_v1", 1), CREATED, _created_v1("prod_v1"))
-    _insert(url, ("prod_v2", 1), CREATED, _created_v2("prod_v2"))
-    _insert(url, ("prod_v1", 2), PRICE_SET, {"new_price": 400, "old_price": 250})
+    insert_event(url, ("prod_v1", 1), CREATED, created_v1("prod_v1"))
+    insert_event(url, ("prod_v2", 1), CREATED, _created_v2("prod_v2"))
+    insert_event(url, ("prod_v1", 2), PRICE_SET, {"new_price": 400, "old_price": 250})
 
 
 def _store(url: str) -> list[tuple[Any, ...]]:
@@ -131,17 +104,11 @@ def _copy_schema_exists(url: str) -> bool:
     return bool(row and row[0])
 
 
-@contextmanager
-def _upcasters(*upcasters: Upcaster) -> Iterator[None]:
-    with upcasting.registered(*upcasters):
-        yield
-
-
 def test_migrate_rewrites_old_events_and_the_upcasters_can_go(
     make_database: Callable[[], str], settings: Settings, cli: Run, created_v3: None
 ) -> None:
     url = make_database()
-    with _upcasters(*UPCASTERS):
+    with upcasting.registered(*UPCASTERS):
         _old_store(url, settings)
         projections.catch_up(url)
         live = snapshot(url)
@@ -208,12 +175,12 @@ def test_a_migrate_whose_rebuild_differs_changes_nothing(
     make_database: Callable[[], str], settings: Settings, cli: Run, created_v3: None
 ) -> None:
     url = make_database()
-    with _upcasters(*UPCASTERS):
+    with upcasting.registered(*UPCASTERS):
         _old_store(url, settings)
         projections.catch_up(url)
     stored = _store(url)
     changed = (Upcaster("ProductCreated", 1, "ProductCreated", 2, _shouting), *UPCASTERS[1:])
-    with _upcasters(*changed):
+    with upcasting.registered(*changed):
         result = cli("events", "migrate", database_url=url)
     assert result.returncode == 1, result
     # Progress lines (as a rebuild's), then the failure.
@@ -243,11 +210,11 @@ def test_an_append_during_the_migrate_is_kept(
             create_product(ledger, "prod_meanwhile", stock=2)
         finally:
             ledger.close()
-        appended.append(_insert(url, ("prod_old_meanwhile", 1), CREATED, _created_v1("x")))
+        appended.append(insert_event(url, ("prod_old_meanwhile", 1), CREATED, created_v1("x")))
         # The live projections move past the copy's head: the comparison follows them.
         projections.catch_up(url)
 
-    with _upcasters(*UPCASTERS):
+    with upcasting.registered(*UPCASTERS):
         _old_store(url, settings)
         projections.catch_up(url)
         outcome = migrate.run(url, progress=append_once, wait_seconds=5)

@@ -63,7 +63,7 @@ def price_set_renamed() -> Iterator[None]:
         yield
 
 
-def _insert(url: str, originator: tuple[str, int], topic: str, state: dict[str, Any]) -> int:
+def insert_event(url: str, originator: tuple[str, int], topic: str, state: dict[str, Any]) -> int:
     stamp = {"_type_": "datetime_iso", "_data_": "2026-11-26T16:33:28.743703+00:00"}
     with psycopg.connect(url) as conn:
         row = conn.execute(
@@ -75,7 +75,7 @@ def _insert(url: str, originator: tuple[str, int], topic: str, state: dict[str, 
     return int(row[0])
 
 
-def _created_v1(product_id: str) -> dict[str, Any]:
+def created_v1(product_id: str) -> dict[str, Any]:
     return {
         "originator_topic": "ledger.domain.products:Product",
         "title": f"Old {product_id}",
@@ -100,7 +100,7 @@ def test_an_old_payload_is_projected_live_by_a_rebuild_and_by_a_dead_letter_retr
 ) -> None:
     url = database_url
     # Stored before the upcaster was deployed: the handler fails on the missing name.
-    parked_at = _insert(url, ("prod_parked", 1), CREATED, _created_v1("prod_parked"))
+    parked_at = insert_event(url, ("prod_parked", 1), CREATED, created_v1("prod_parked"))
     projections.catch_up(url)
     with psycopg.connect(url) as conn:
         parked = [d.position for d in dead_letters.list_dead_letters(conn, "products")]
@@ -112,10 +112,10 @@ def test_an_old_payload_is_projected_live_by_a_rebuild_and_by_a_dead_letter_retr
         Upcaster("ProductCreated", 2, "ProductCreated", 3, _default_tags),
     ):
         # Live: v1 (renamed field) and v2 (no tags) both reach today's handler.
-        _insert(url, ("prod_v1", 1), CREATED, _created_v1("prod_v1"))
-        v2 = {**_created_v1("prod_v2"), "class_version": 2, "name": "Old prod_v2"}
+        insert_event(url, ("prod_v1", 1), CREATED, created_v1("prod_v1"))
+        v2 = {**created_v1("prod_v2"), "class_version": 2, "name": "Old prod_v2"}
         del v2["title"], v2["tags"]
-        _insert(url, ("prod_v2", 1), CREATED, v2)
+        insert_event(url, ("prod_v2", 1), CREATED, v2)
         projections.catch_up(url)
         assert _products(url)["prod_v1"] == ("Old prod_v1", 250, ["a"], 7)
         assert _products(url)["prod_v2"] == ("Old prod_v2", 250, [], 7)
@@ -135,10 +135,10 @@ def test_an_old_payload_is_projected_live_by_a_rebuild_and_by_a_dead_letter_retr
 def test_an_aggregate_of_an_old_event_version_loads_and_accepts_a_command(
     database_url: str, settings: Settings, product_created_v3: None
 ) -> None:
-    v2 = {**_created_v1("prod_old"), "class_version": 2, "name": "Old one"}
+    v2 = {**created_v1("prod_old"), "class_version": 2, "name": "Old one"}
     del v2["title"], v2["tags"]
-    _insert(database_url, ("prod_old", 1), CREATED, v2)
-    _insert(database_url, ("prod_older", 1), CREATED, _created_v1("prod_older"))
+    insert_event(database_url, ("prod_old", 1), CREATED, v2)
+    insert_event(database_url, ("prod_older", 1), CREATED, created_v1("prod_older"))
     ledger = Ledger(settings, database_url, pool_size=2)
     try:
         old = ledger.load("prod_old", cached=False)
@@ -159,7 +159,7 @@ def test_an_event_renamed_by_an_upcaster_reaches_the_new_names_handler(
 ) -> None:
     url = database_url
     create_product(ledger, "prod_renamed", stock=5, price=250)
-    _insert(
+    insert_event(
         url,
         ("prod_renamed", 2),
         "ledger.domain.products:Product.PriceSet",
@@ -191,8 +191,8 @@ def test_events_check_names_each_stored_type_without_a_path(
         0,
         "every stored event type has a path to today's schema",
     )
-    _insert(database_url, ("prod_x", 1), CREATED, {**_created_v1("prod_x"), "class_version": 2})
-    _insert(database_url, ("prod_x", 2), "ledger.domain.products:Product.PriceSet", {})
+    insert_event(database_url, ("prod_x", 1), CREATED, {**created_v1("prod_x"), "class_version": 2})
+    insert_event(database_url, ("prod_x", 2), "ledger.domain.products:Product.PriceSet", {})
     done = run_cli(database_url, tmp_path, "events", "check")
     assert done.returncode == 1
     lines = done.stdout.strip().splitlines()
@@ -212,7 +212,7 @@ NO_PATH = {
     "unknown topic": (UNKNOWN, {}, f"{UNKNOWN} v1: no event class {UNKNOWN} today"),
     "too new": (
         CREATED,
-        {**_created_v1("prod_x"), "class_version": 2},
+        {**created_v1("prod_x"), "class_version": 2},
         f"{CREATED} v2: newer than today's class_version 1 (written by a later release?)",
     ),
 }
@@ -225,7 +225,7 @@ def test_a_service_refuses_to_start_on_a_stored_event_without_a_path(
 ) -> None:
     create_product(ledger, "prod_fine")
     topic, state, problem = NO_PATH[kind]
-    _insert(database_url, ("prod_x", 1), topic, state)
+    insert_event(database_url, ("prod_x", 1), topic, state)
     log = tmp_path / "service.log"
     process = spawn_cli(START_COMMANDS[command], cli_env(database_url, tmp_path), log, tmp_path)
     try:
@@ -251,7 +251,7 @@ def test_the_start_check_scans_only_new_events_and_remembers_the_rest(
         through = conn.execute("SELECT checked_through FROM event_versions_scan").fetchone()
         assert through is not None
         assert through[0] >= 1
-    _insert(database_url, ("prod_x", 1), UNKNOWN, {})
+    insert_event(database_url, ("prod_x", 1), UNKNOWN, {})
     create_product(ledger, "prod_later")
     with psycopg.connect(database_url) as conn:
         assert upcasting.seen_pairs(conn, EVENTS_TABLE, SNAPSHOTS_TABLE) == {
