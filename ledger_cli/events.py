@@ -15,7 +15,7 @@ from ledger_cli import context
 from ledger_cli.help import PLAIN
 
 if TYPE_CHECKING:
-    from ledger_cli.projections import _Reporter
+    from ledger_cli.projections import RebuildReporter
     from projections.events import Event
     from projections.migrate import Outcome
     from projections.rebuild import Progress
@@ -208,15 +208,15 @@ class _RebuildProgress:
     """`ledger projections rebuild`'s progress, one bar (or line) per projection."""
 
     def __init__(self) -> None:
-        self._reporter: _Reporter | None = None
+        self._reporter: RebuildReporter | None = None
         self._projection = ""
 
     def update(self, p: Progress) -> None:
-        from ledger_cli.projections import _Reporter
+        from ledger_cli.projections import RebuildReporter
 
         if self._reporter is None or p.projection != self._projection:
             self.close()
-            self._reporter, self._projection = _Reporter(), p.projection
+            self._reporter, self._projection = RebuildReporter(), p.projection
         self._reporter.update(p)
 
     def close(self) -> None:

@@ -153,7 +153,7 @@ def rebuild_command(
     # itself while it still holds its lock. A RebuildError is one line, exit 1 (main).
     with exclusive(url, [p.name for p in projections]) as lock:
         for projection in projections:
-            report = _Reporter()
+            report = RebuildReporter()
             try:
                 result = rebuild(url, projection, progress=report.update, lock=lock)
             finally:
@@ -165,7 +165,7 @@ def rebuild_command(
             )
 
 
-class _Reporter:
+class RebuildReporter:
     """A progress bar on a terminal, plain progress lines otherwise: the shadow's position
     out of the store's head, and positions per second since the rebuild began."""
 
