@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
     database_url: str | None = None
+    # A streaming replica of DATABASE_URL's server: GETs read there when it has caught up.
+    database_replica_url: str | None = None
     redis_url: str | None = None
     # Prefixes every Redis key, so ledgers sharing a Redis share nothing; unset, the API derives
     # it from the database's identity (every process of one ledger agrees on it).
@@ -76,12 +78,14 @@ class Settings(BaseSettings):
     access_token_minutes: Annotated[int, Field(ge=1, le=1440)] = 15
     refresh_token_days: Annotated[int, Field(ge=1, le=365)] = 14
 
-    @field_validator("database_url", "redis_url", "ledger_redis_namespace", mode="before")
+    @field_validator(
+        "database_url", "database_replica_url", "redis_url", "ledger_redis_namespace", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_replica_url")
     @classmethod
     def _postgres_url(cls, value: str | None) -> str | None:
         """postgresql://… or its alias postgres://… (libpq takes both), kept as postgresql://."""
