@@ -173,6 +173,12 @@ def migrate(
 
 def _report(outcome: Outcome, dry_run: bool) -> None:
     plan = outcome.plan
+    if plan.nothing_to_do and plan.kept:
+        typer.echo(
+            f"nothing to rewrite: the stored events of old versions ({plan.kept_pairs()}) "
+            "are split or dropped by their upcasters, which must stay"
+        )
+        return
     if plan.nothing_to_do:
         typer.echo(NOTHING_TO_DO)
         return

@@ -109,6 +109,10 @@ class Plan:
     def nothing_to_do(self) -> bool:
         return not (self.rewrite or self.snapshots)
 
+    def kept_pairs(self) -> str:
+        """The kept pairs, as `Name vN, ...`."""
+        return ", ".join(_pair(p) for p in sorted(self.kept))
+
     def deletable(self) -> list[tuple[str, int]]:
         """The (name, version) of each upcaster on the rewritten pairs' chains and on no kept
         pair's: once the store is migrated, nothing stored needs them."""
@@ -333,7 +337,7 @@ def _copy(
         f"of old versions rewritten ({_pairs(plan.rewrite)})"
         + (
             f"; {outcome.kept:,} kept as they are, their upcasters split or drop them "
-            f"({', '.join(_pair(p) for p in sorted(plan.kept))}): those upcasters must stay"
+            f"({plan.kept_pairs()}): those upcasters must stay"
             if plan.kept
             else ""
         )
