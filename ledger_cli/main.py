@@ -38,6 +38,7 @@ EXIT_USAGE = 2
 PLAIN_FAILURES = {
     "ledger.database.DatabaseError",
     "ledger.domain.errors.DomainError",
+    "ledger_cli.embedded_redis.EmbeddedRedisError",
     "projections.rebuild_lock.RebuildError",
 }
 
