@@ -2,10 +2,13 @@
 anything user-specific, answered from the store (api.cache) before FastAPI routes the request.
 
 Keys carry the projection's position and generation as `projection_positions` holds them, read
-(one query on the read pool) before the body: an entry is never older than any position a
-process has acknowledged, and a rebuild, which bumps the generation, makes every key new even
-at an unchanged position. A failed position read bypasses the cache, unless no connection came
-within the pool's timeout: that is the route's 503 at once.
+(one query on the read pool) before the body, where the request reads (api.read_source): on
+the primary, an entry is never older than any position a process has acknowledged; on the
+replica, which serves a request only once it has the client's own last write, never older
+than that write. A primary that has not yet reached the client's write sends the request on
+to the route, which waits for it. A rebuild, which bumps the generation, makes every key new
+even at an unchanged position. A failed position read bypasses the cache, unless no connection
+came within the pool's timeout: that is the route's 503 at once.
 
 Only a 200 that the app itself produced for exactly the same path and query is stored, so a
 hit answers what the route would have answered at that position. Which routes are cached is
@@ -26,6 +29,7 @@ from fastapi.routing import APIRoute
 from psycopg_pool import PoolTimeout
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api import read_source
 from api.cache import ResponseCache
 from api.errors import render
 from ledger.logs import get_logger
@@ -93,6 +97,9 @@ class CachedReads:
         if route is None or backend is None:
             await self.app(scope, receive, send)
             return
+        source = read_source.current()
+        if source is not None:  # the replica serves it if it has the client's own last write
+            source.choose((route.projection,), source.client_position)
         try:
             version = await _version(backend.pool, route.projection)
         except PoolTimeout as exc:
@@ -106,6 +113,9 @@ class CachedReads:
             await self.app(scope, receive, send)
             return
         position, generation = version
+        if source is not None and position < source.client_position:
+            await self.app(scope, receive, send)  # the route waits for the client's write
+            return
         query = scope["path"].encode() + b"?" + scope["query_string"]
         cache = backend.cache
         key = cache.key(route.kind, position, query, generation)

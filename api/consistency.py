@@ -1,6 +1,8 @@
-"""Reading consistently: GETs honour `X-Ledger-Consistency: N`, waiting (bounded) until the
-projections they read reach store position N, and flag a timed-out wait with
-`X-Ledger-Stale: true`."""
+"""Reading consistently: a GET must see store position N, the highest of its
+`X-Ledger-Consistency: N` and the client's own last write (the position cookie,
+api.read_routing). It reads the replica when the replica's copies of the projections it reads
+have reached N; otherwise the primary, waiting (bounded) until they reach N there, and
+flagging a timed-out wait with `X-Ledger-Stale: true`."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Annotated
 
 from fastapi import Header
 
+from api import read_source
 from api.responses import STALE_HEADER
 from api.state import ApiState, State
 
@@ -43,8 +46,12 @@ def consistent_with(*projections: str) -> Callable[..., object]:
     return wait
 
 
-async def _wait(state: ApiState, projections: tuple[str, ...], position: int | None) -> Consistency:
-    if position is None:
+async def _wait(state: ApiState, projections: tuple[str, ...], asked: int | None) -> Consistency:
+    source = read_source.current()
+    position = max(asked or 0, source.client_position if source else 0)
+    if source is not None and source.choose(projections, position):
+        return Consistency({})
+    if position == 0:
         return Consistency({})
     timeout = state.settings.ledger_consistency_timeout
     fresh = await state.positions.wait(projections, position, timeout)

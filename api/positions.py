@@ -57,6 +57,10 @@ class ProjectionPositions:
             if not waiter.future.done():
                 waiter.future.cancel()
 
+    def snapshot(self) -> dict[str, int]:
+        """Every projection's position as this worker knows it now."""
+        return dict(self._positions)
+
     def reached(self, names: Iterable[str], position: int) -> bool:
         return all(self._positions.get(name, 0) >= position for name in names)
 

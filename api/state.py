@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from api.cache import ResponseCache
 from api.positions import ProjectionPositions
 from api.ratelimit import RateLimiter
+from api.replica import Replica
 from ledger.application import Ledger
 from ledger.settings import Settings
 from reads import ReadPool
@@ -26,8 +27,10 @@ class ApiState:
     commands: ThreadPoolExecutor
     # argon2 is deliberately slow; its own threads keep sign-ins from starving commands.
     hashing: ThreadPoolExecutor
+    # The primary's read pool; a GET that chose the replica gets the replica's connections.
     pool: ReadPool
     positions: ProjectionPositions
+    replica: Replica | None
     redis: Redis[bytes] | None
     limiter: RateLimiter
     cache: ResponseCache
@@ -46,6 +49,9 @@ class Opened:
 
     def get(self) -> ApiState | None:
         return self.state
+
+    def replica(self) -> Replica | None:
+        return self.state.replica if self.state is not None else None
 
 
 async def get_state(request: Request) -> ApiState:
