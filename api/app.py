@@ -9,6 +9,7 @@ import hashlib
 import os
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -26,6 +27,9 @@ from api.housekeeping import keep_house
 from api.middleware import RequestMiddleware
 from api.positions import ProjectionPositions
 from api.ratelimit import RateLimiter
+from api.read_routing import ReadRouting
+from api.read_source import RoutingPool
+from api.replica import Replica
 from api.routes import auth, ops, orders, products, reports
 from api.state import ApiState, Opened
 from api.tracing import instrument_app
@@ -38,6 +42,7 @@ from ledger.settings import Settings
 from reads import Conn, ReadPool
 
 POOL_GAUGE_SECONDS = 5.0
+Pool = TypeVar("Pool", bound=ReadPool)
 log = get_logger("ledger.api")
 
 
@@ -78,6 +83,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.include_router(router)
     app.include_router(ops.root_router)
     app.add_middleware(CachedReads, routes=products.CACHED_ROUTES, backend=opened.get)
+    app.add_middleware(ReadRouting, replica=opened.replica)
     if settings.ledger_cors_origins.strip():
         origins = [o.strip() for o in settings.ledger_cors_origins.split(",") if o.strip()]
         app.add_middleware(
@@ -87,7 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Prefer",
                            "X-Request-ID", "X-Ledger-Consistency"],
             expose_headers=["X-Request-ID", "X-Ledger-Position", "X-Ledger-Stale",
-                            "Idempotent-Replayed", "Retry-After"],
+                            "X-Ledger-Read-From", "Idempotent-Replayed", "Retry-After"],
         )  # fmt: skip
     app.add_middleware(RequestMiddleware, slow_request_ms=settings.ledger_slow_request_ms)
     instrument_app(app)  # before the lifespan opens any connection, so all are traced
@@ -106,36 +112,46 @@ async def _open(settings: Settings) -> ApiState:
     url = await asyncio.to_thread(database.database_url, settings)
     size = settings.ledger_db_pool_size
 
-    async def check(conn: Conn) -> None:
-        """A pooled connection is tried before it is handed out; when one is dead (the server
-        restarted, or backends were terminated), so are its idle neighbours likely: all are
-        checked at once, rather than each costing a request a failed try and a back-off."""
-        try:
-            await AsyncConnectionPool.check_connection(conn)
-        except DatabaseError:
-            await pool.check()
-            raise
+    def read_pool(pool_class: type[Pool], url: str, name: str, timeout: float) -> Pool:
+        async def check(conn: Conn) -> None:
+            """A pooled connection is tried before it is handed out; when one is dead (the
+            server restarted, or backends were terminated), so are its idle neighbours likely:
+            all are checked at once, rather than each costing a request a failed try and a
+            back-off."""
+            try:
+                await AsyncConnectionPool.check_connection(conn)
+            except DatabaseError:
+                await made.check()
+                raise
 
-    pool: ReadPool = AsyncConnectionPool(
-        url,
-        check=check,
-        min_size=1,
-        max_size=size,
-        kwargs={
-            "autocommit": True,
-            "row_factory": dict_row,
-            "cursor_factory": slow_queries.TimedAsyncCursor,
-            "options": session_options(settings),
-        },
-        timeout=5,
-        reconnect_timeout=RECONNECT_TIMEOUT_SECONDS,
-        name="read",
-        open=False,
-    )
+        made = pool_class(
+            url,
+            check=check,
+            min_size=1,
+            max_size=size,
+            kwargs={
+                "autocommit": True,
+                "row_factory": dict_row,
+                "cursor_factory": slow_queries.TimedAsyncCursor,
+                "options": session_options(settings),
+            },
+            timeout=timeout,
+            reconnect_timeout=RECONNECT_TIMEOUT_SECONDS,
+            name=name,
+            open=False,
+        )
+        return made
+
+    pool = read_pool(RoutingPool, url, "read", 5)
     await pool.open(wait=False)
     ledger = await asyncio.to_thread(Ledger, settings, url, size)
     positions = ProjectionPositions(url, pool)
     await positions.start()
+    replica = None
+    if settings.database_replica_url:
+        replica_pool = read_pool(AsyncConnectionPool, settings.database_replica_url, "replica", 1)
+        replica = pool.replica = Replica(settings.database_replica_url, replica_pool, positions)
+        await replica.start()
     redis = (
         Redis.from_url(settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
         if settings.redis_url
@@ -151,6 +167,7 @@ async def _open(settings: Settings) -> ApiState:
         ),
         pool=pool,
         positions=positions,
+        replica=replica,
         redis=redis,
         limiter=RateLimiter(redis, namespace),
         cache=ResponseCache(redis, namespace),
@@ -176,6 +193,8 @@ async def _redis_namespace(settings: Settings, pool: ReadPool) -> str:
 
 async def _close(state: ApiState) -> None:
     await state.positions.stop()
+    if state.replica is not None:
+        await state.replica.stop()
     state.commands.shutdown(wait=True)
     state.hashing.shutdown(wait=True)
     await asyncio.to_thread(state.ledger.close)
