@@ -26,7 +26,7 @@ from reads import Conn
 # that hangs (a network partition, a paused host) must not hang the request with it.
 REPLICA_DEADLINE_SECONDS = 2.0
 # How long a request waits for a free replica connection before reading the primary.
-REPLICA_POOL_TIMEOUT_SECONDS = 1.0
+REPLICA_POOL_TIMEOUT_SECONDS = 0.5
 PRIMARY, REPLICA = "primary", "replica"
 _current: ContextVar[ReadSource | None] = ContextVar("read_source", default=None)
 
