@@ -28,7 +28,7 @@ from api.middleware import RequestMiddleware
 from api.positions import ProjectionPositions
 from api.ratelimit import RateLimiter
 from api.read_routing import ReadRouting
-from api.read_source import RoutingPool
+from api.read_source import REPLICA_POOL_TIMEOUT_SECONDS, RoutingPool
 from api.replica import Replica
 from api.routes import auth, ops, orders, products, reports
 from api.state import ApiState, Opened
@@ -149,7 +149,12 @@ async def _open(settings: Settings) -> ApiState:
     await positions.start()
     replica = None
     if settings.database_replica_url:
-        replica_pool = read_pool(AsyncConnectionPool, settings.database_replica_url, "replica", 1)
+        replica_pool = read_pool(
+            AsyncConnectionPool,
+            settings.database_replica_url,
+            "replica",
+            REPLICA_POOL_TIMEOUT_SECONDS,
+        )
         replica = pool.replica = Replica(settings.database_replica_url, replica_pool, positions)
         await replica.start()
     redis = (
