@@ -105,7 +105,7 @@ def run(
 
 @projections_app.command("status")
 def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Per projection: position, head of the store, lag, state and dead letters."""
+    """Per projection: position, head of the store, lag, state, dead letters, lease holder."""
     import psycopg
 
     from projections.status import read_status
@@ -119,12 +119,13 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
     from rich.table import Table
 
     table = Table(
-        "projection", "position", "head", "lag (events)", "lag (s)", "state", "dead letters"
-    )
+        "projection", "position", "head", "lag (events)", "lag (s)", "state", "dead letters",
+        "lease (host:pid)",
+    )  # fmt: skip
     for s in statuses:
         table.add_row(
             s.name, str(s.position), str(s.head), str(s.lag_events), f"{s.lag_seconds:.1f}",
-            s.state, str(s.dead_letters),
+            s.state, str(s.dead_letters), s.lease or "-",
         )  # fmt: skip
     Console().print(table)
 

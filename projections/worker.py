@@ -5,8 +5,11 @@
   dropped listen connection or a lost notification costs at most one poll interval, never a
   stall.
 * Batches: when there is a backlog, up to `batch_size` events are applied per transaction.
-* One active instance per projection: a session advisory lock; a second copy waits as a hot
-  standby and takes over within a second when the first one dies.
+* One active instance per projection, on any number of hosts: a session advisory lock (the
+  lease, whose holder names itself by host and pid); a second copy waits as a hot standby and
+  takes over within a second when the first one's process dies (the kernel closes its
+  session), and within about 5 s when its host does (the server's TCP keepalives, set per
+  session, end a session whose peer went silent).
 * Only on tables of its own version (`Projection.version`): beside a release whose projection
   has another version it stands by, and hands over when a rebuild swaps in its version's
   tables, so an old and a new release can run side by side through a read-model change.
@@ -34,7 +37,7 @@ from ledger.slow_queries import TimedCursor
 from projections import positions, store
 from projections.applier import Applier
 from projections.base import Projection
-from projections.status import read_status
+from projections.status import lease_holder_name, read_status
 from projections.tracking import step
 
 log = get_logger("ledger.projector")
@@ -42,6 +45,7 @@ log = get_logger("ledger.projector")
 LEADERSHIP_RETRY_SECONDS = 1.0
 GAUGE_REFRESH_SECONDS = 2.0
 MAX_BACKOFF_SECONDS = 5.0
+LEASE_KEEPALIVES = "-c tcp_keepalives_idle=2 -c tcp_keepalives_interval=1 -c tcp_keepalives_count=3"
 
 
 class Worker:
@@ -164,8 +168,15 @@ def _connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[Any]:
     # Commits are synchronous (the server's default): a projector's commit is announced to
     # readers (NOTIFY) and acknowledged to clients as read-your-writes, so it must survive a
     # database crash like the events it came from (tests/reliability/test_crash_durability).
+    # Named after this host and process: `ledger projections status` shows who holds a lease.
+    # The keepalives make the server drop the session (and its leases) of a vanished host.
     return psycopg.connect(
-        url, autocommit=autocommit, connect_timeout=5, cursor_factory=TimedCursor
+        url,
+        autocommit=autocommit,
+        connect_timeout=5,
+        cursor_factory=TimedCursor,
+        application_name=lease_holder_name(),
+        options=LEASE_KEEPALIVES,
     )
 
 
