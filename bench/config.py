@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SECTIONS = ("write", "lag", "store", "http")
+SECTIONS = ("write", "lag", "store", "http", "crud")
 ROOT = Path(__file__).resolve().parent
 
 
@@ -43,6 +43,7 @@ class Config:
     lag_seconds: float
     http_seconds: float
     http_connections: int
+    mix_seconds: float
     growth_samples: int
     out_dir: Path = field(default=ROOT)
 
@@ -70,6 +71,7 @@ class Config:
             lag_seconds=_float("BENCH_LAG_SECONDS", 20.0, 5.0, quick),
             http_seconds=_float("BENCH_HTTP_SECONDS", 10.0, 3.0, quick),
             http_connections=_int("BENCH_CONNECTIONS", 64, 64, quick),
+            mix_seconds=_float("BENCH_MIX_SECONDS", 20.0, 5.0, quick),
             growth_samples=_int("BENCH_GROWTH_SAMPLES", 300, 100, quick),
             out_dir=Path(os.environ.get("BENCH_OUT", str(ROOT))),
         )

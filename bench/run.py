@@ -71,4 +71,8 @@ def _section(name: str):  # type: ignore[no-untyped-def]
         from bench.sections import http
 
         return http.run
+    if name == "crud":
+        from bench.sections import crud
+
+        return crud.run
     raise SystemExit(f"unknown section {name}")

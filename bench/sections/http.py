@@ -162,7 +162,9 @@ class WrkResult:
     rps: float
     p50_ms: float
     p99_ms: float
-    errors: int
+    errors: int  # non-2xx responses and socket errors, timeouts included
+    timeouts: int  # requests unanswered after wrk's 2 s
+    requests: int  # completed in the run
 
 
 def _ms(text: str) -> float:
@@ -181,16 +183,19 @@ def wrk(binary: str, url: str, seconds: float, connections: int, script: str | N
     finally:
         Path(lua.name).unlink(missing_ok=True)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    done = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     # Anchored: "85.50%" in the thread stats above the distribution must not match.
     p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     errors = (int(bad.group(1)) if bad else 0) + (sum(map(int, sock.groups())) if sock else 0)
-    return WrkResult(rps, p50, p99, errors)
+    timeouts = int(sock.group(4)) if sock else 0
+    return WrkResult(rps, p50, p99, errors, timeouts, done)
 
 
-def _token(base_url: str) -> str:
+def sign_in(base_url: str) -> str:
+    """A new customer's access token (registered and logged in over HTTP)."""
     email = f"bench-{uuid.uuid4().hex[:10]}@example.com"
     with httpx.Client(base_url=base_url, timeout=30) as client:
         client.post(
@@ -247,7 +252,7 @@ def run(config: Config, server_url: str, results: Results) -> None:
     responses_file = Path(tempfile.mkstemp(suffix=".json")[1])
     bare: subprocess.Popen[str] | None = None
     try:
-        token = _token(server.base_url)
+        token = sign_in(server.base_url)
         responses_file.write_text(json.dumps(_capture(server.base_url, token)))
         bare_port = free_port()
         bare = procs.python(
