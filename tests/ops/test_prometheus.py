@@ -92,6 +92,6 @@ def test_scrapes_the_api_and_projector_where_compose_runs_them() -> None:
         job["job_name"]: [t for static in job["static_configs"] for t in static["targets"]]
         for job in config["scrape_configs"]
     }
-    assert targets["ledger-api"] == ["api:8000"]
+    assert targets["ledger-api"] == ["api:8000", "api-2:8000"]
     assert targets["ledger-projector"] == ["projector:9100"]
     assert config["rule_files"] == [RULES.name]
