@@ -1,53 +1,38 @@
-"""compose.yaml: Docker Compose itself accepts it (`docker-compose config`, no engine
-needed), it matches the compose-spec schema, it refuses to start without its secrets, and
-the services are wired in the order the ledger needs."""
+"""compose.yaml and compose.host.yaml: Docker Compose itself accepts them (`docker-compose
+config`, no engine needed), they match the compose-spec schema, they refuse to start without
+their secrets, the services are wired in the order the ledger needs (a primary and its
+streaming replica, two API containers), and the host-networking file runs the ledger's
+processes exactly as compose.yaml does. tests/ops/test_containers.py runs them for real."""
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from tests.ops.compose import COMPOSE, COMPOSE_HOST, HOST_SETTINGS, SECRETS, compose, resolved
 from tests.ops.conftest import REPO, find_tool
 
-COMPOSE = REPO / "compose.yaml"
-SECRETS = {
-    "LEDGER_SECRET_KEY": "k" * 48,
-    "POSTGRES_PASSWORD": "test-postgres-password",
-    "GRAFANA_ADMIN_PASSWORD": "test-grafana-password",
-}
-LEDGER_SERVICES = ("migrate", "api", "projector")
-
-
-def _compose(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    # A clean environment: only PATH and the variables under test, so a developer's own
-    # exports cannot make the test pass.
-    return subprocess.run(  # noqa: S603 - fixed arguments, no shell
-        [find_tool("docker-compose"), "--project-directory", str(REPO), "-f", str(COMPOSE), *args],
-        env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/"), **env},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+LEDGER_SERVICES = ("migrate", "api", "api-2", "projector")
 
 
 @pytest.fixture(scope="module")
 def config() -> dict[str, Any]:
-    """The project as Compose resolves it: anchors merged, variables substituted."""
-    result = _compose("config", "--format", "json", env=SECRETS)
-    assert result.returncode == 0, result.stderr
-    resolved: dict[str, Any] = json.loads(result.stdout)
-    return resolved
+    return resolved(COMPOSE, SECRETS)
 
 
-def test_matches_the_compose_spec_schema() -> None:
+@pytest.fixture(scope="module")
+def host_config() -> dict[str, Any]:
+    return resolved(COMPOSE_HOST, HOST_SETTINGS)
+
+
+@pytest.mark.parametrize("file", [COMPOSE, COMPOSE_HOST], ids=lambda file: file.name)
+def test_matches_the_compose_spec_schema(file: Path) -> None:
     result = subprocess.run(  # noqa: S603 - fixed arguments, no shell
-        [find_tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(COMPOSE)],
+        [find_tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(file)],
         capture_output=True,
         text=True,
         check=False,
@@ -55,17 +40,25 @@ def test_matches_the_compose_spec_schema() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("secret", sorted(SECRETS))
-def test_refuses_to_run_without_each_secret(secret: str) -> None:
-    env = {name: value for name, value in SECRETS.items() if name != secret}
-    result = _compose("config", "--quiet", env=env)
+@pytest.mark.parametrize(
+    ("file", "settings", "secret"),
+    [(COMPOSE, SECRETS, name) for name in sorted(SECRETS)]
+    + [(COMPOSE_HOST, HOST_SETTINGS, name) for name in sorted(HOST_SETTINGS)],
+    ids=lambda value: value.name if isinstance(value, Path) else str(value)[:24],
+)
+def test_refuses_to_run_without_each_secret(
+    file: Path, settings: dict[str, str], secret: str
+) -> None:
+    env = {name: value for name, value in settings.items() if name != secret}
+    result = compose(file, "config", "--quiet", env=env)
     assert result.returncode != 0
     assert f"required variable {secret} is missing" in result.stderr
 
 
-def test_commits_no_secret() -> None:
-    text = COMPOSE.read_text()
-    for value in SECRETS.values():
+@pytest.mark.parametrize("file", [COMPOSE, COMPOSE_HOST], ids=lambda file: file.name)
+def test_commits_no_secret(file: Path) -> None:
+    text = file.read_text()
+    for value in (*SECRETS.values(), HOST_SETTINGS["LEDGER_SECRET_KEY"]):
         assert value not in text
     environments = [
         service.get("environment", {}) for service in yaml.safe_load(text)["services"].values()
@@ -79,13 +72,16 @@ def test_commits_no_secret() -> None:
 def test_runs_every_process_of_the_ledger(config: dict[str, Any]) -> None:
     services = config["services"]
     assert set(services) == {
-        "postgres", "redis", "migrate", "api", "projector", "prometheus", "grafana",
+        "postgres", "postgres-replica", "redis", "migrate", "api", "api-2", "projector",
+        "prometheus", "grafana",
     }  # fmt: skip
     assert services["migrate"]["command"] == ["ledger", "db", "upgrade"]
     # The API listens on every interface of its own container; compose publishes it on
-    # loopback only (test_publishes_only_on_loopback).
+    # loopback only (test_publishes_only_on_loopback). Two containers, one configuration.
     serve = ["ledger", "serve", "--host", "0.0.0.0", "--port", "8000"]  # noqa: S104
     assert services["api"]["command"][:6] == serve
+    assert services["api-2"]["command"] == services["api"]["command"]
+    assert {**services["api-2"], "ports": []} == {**services["api"], "ports": []}
     # Prometheus scrapes the projector from its own container, so not on loopback; the
     # port is not published outside the compose network.
     project = ["ledger", "projector", "run", "--metrics-host", "0.0.0.0"]  # noqa: S104
@@ -94,24 +90,80 @@ def test_runs_every_process_of_the_ledger(config: dict[str, Any]) -> None:
 
 
 def test_postgres_and_redis_are_healthchecked_and_persistent(config: dict[str, Any]) -> None:
-    postgres, redis = config["services"]["postgres"], config["services"]["redis"]
+    services = config["services"]
+    postgres, replica, redis = services["postgres"], services["postgres-replica"], services["redis"]
     major = int(postgres["image"].split(":")[1].split("-")[0].split(".")[0])
     assert major in {17, 18}
-    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+    for server in (postgres, replica):
+        assert "pg_isready" in " ".join(server["healthcheck"]["test"])
     assert "ping" in redis["healthcheck"]["test"]
-    for service in (postgres, redis):
-        assert any(volume["type"] == "volume" for volume in service["volumes"])
+    volumes = [
+        volume["source"]
+        for service in (postgres, replica, redis)
+        for volume in service["volumes"]
+        if volume["type"] == "volume"
+    ]
+    assert len(volumes) == len(set(volumes)) == 3, "each server keeps its own data volume"
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, str]:
+    return {
+        volume["target"]: volume["source"]
+        for volume in service["volumes"]
+        if volume["type"] == "bind"
+    }
+
+
+def test_the_replica_streams_from_the_primary(config: dict[str, Any]) -> None:
+    postgres, replica = config["services"]["postgres"], config["services"]["postgres-replica"]
+    # The same server release, or a base backup would not start.
+    assert replica["image"] == postgres["image"]
+    # The primary's first start allows replication and keeps the replica's slot ...
+    init = "/docker-entrypoint-initdb.d/allow-replication.sh"
+    assert _mounts(postgres)[init] == str(REPO / "ops" / "postgres" / "allow-replication.sh")
+    assert "max_slot_wal_keep_size=8GB" in postgres["command"]
+    # ... and the replica's first start copies the primary with pg_basebackup -R.
+    assert _mounts(replica)["/etc/ledger/postgres"] == str(REPO / "ops" / "postgres")
+    assert replica["entrypoint"] == ["bash", "/etc/ledger/postgres/replica.sh"]
+    script = (REPO / "ops" / "postgres" / "replica.sh").read_text()
+    assert "pg_basebackup" in script
+    assert "--write-recovery-conf" in script
+    env = replica["environment"]
+    assert env["PRIMARY_HOST"] == "postgres"
+    assert env["REPLICATION_SLOT"] == postgres["environment"]["REPLICATION_SLOT"]
+    assert env["PGUSER"] == postgres["environment"]["POSTGRES_USER"]
+    assert env["PGPASSWORD"] == postgres["environment"]["POSTGRES_PASSWORD"]
+    # pg_basebackup makes a folder inside the volume, with the mode postgres requires.
+    (volume,) = [v["target"] for v in replica["volumes"] if v["type"] == "volume"]
+    assert Path(env["PGDATA"]).parent == Path(volume)
+    assert replica["user"] == "postgres"
+    assert replica["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_the_api_reads_from_the_replica_and_writes_to_the_primary(
+    config: dict[str, Any],
+) -> None:
+    password = SECRETS["POSTGRES_PASSWORD"]
+    for name in ("api", "api-2"):
+        env = config["services"][name]["environment"]
+        replica_url = f"postgresql://ledger:{password}@postgres-replica:5432/ledger"
+        assert env["DATABASE_REPLICA_URL"] == replica_url
+        assert env["DATABASE_URL"].endswith("@postgres:5432/ledger")
+    # Migrations and projections write: they never see the replica.
+    for name in ("migrate", "projector"):
+        assert "DATABASE_REPLICA_URL" not in config["services"][name]["environment"]
 
 
 def test_starts_in_dependency_order(config: dict[str, Any]) -> None:
     services = config["services"]
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
-    for name in ("api", "projector"):
+    for name in ("api", "api-2", "projector"):
         depends_on = services[name]["depends_on"]
         assert depends_on["migrate"]["condition"] == "service_completed_successfully"
         assert depends_on["redis"]["condition"] == "service_healthy"
     # A one-shot job that restarted would never count as completed.
     assert services["migrate"]["restart"] == "no"
+    assert {"api", "api-2", "projector"} <= set(services["prometheus"]["depends_on"])
 
 
 def test_ledger_processes_are_configured_for_production(config: dict[str, Any]) -> None:
@@ -127,11 +179,12 @@ def test_ledger_processes_are_configured_for_production(config: dict[str, Any]) 
         assert service["build"]["dockerfile"] == "ops/Dockerfile"
         assert service["read_only"] is True
         assert service["cap_drop"] == ["ALL"]
-    api = config["services"]["api"]
-    # The multiprocess metrics folder must be a writable, per-start tmpfs.
-    metrics_dir = api["environment"]["PROMETHEUS_MULTIPROC_DIR"]
-    assert any(mount.split(":")[0] == metrics_dir for mount in api["tmpfs"])
-    assert "/health" in " ".join(api["healthcheck"]["test"])
+    for name in ("api", "api-2"):
+        api = config["services"][name]
+        # The multiprocess metrics folder must be a writable, per-start tmpfs.
+        metrics_dir = api["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+        assert any(mount.split(":")[0] == metrics_dir for mount in api["tmpfs"])
+        assert "/health" in " ".join(api["healthcheck"]["test"])
 
 
 def test_publishes_only_on_loopback(config: dict[str, Any]) -> None:
@@ -140,9 +193,14 @@ def test_publishes_only_on_loopback(config: dict[str, Any]) -> None:
         for name, service in config["services"].items()
     }
     assert published["api"] == [("127.0.0.1", 8000)]
+    assert published["api-2"] == [("127.0.0.1", 8000)]
+    published_ports = [
+        port["published"] for name in ("api", "api-2") for port in config["services"][name]["ports"]
+    ]
+    assert published_ports == ["8000", "8001"]
     assert published["prometheus"] == [("127.0.0.1", 9090)]
     assert published["grafana"] == [("127.0.0.1", 3000)]
-    assert published["postgres"] == published["redis"] == []
+    assert published["postgres"] == published["postgres-replica"] == published["redis"] == []
 
 
 def test_mounts_the_monitoring_config_from_the_repository(config: dict[str, Any]) -> None:
@@ -161,3 +219,63 @@ def test_mounts_the_monitoring_config_from_the_repository(config: dict[str, Any]
         (REPO / "ops" / "grafana" / "provisioning" / "dashboards" / "ledger.yml").read_text()
     )
     assert provider["providers"][0]["options"]["path"] == "/etc/grafana/dashboards"
+
+
+# What makes a container hardened: the host file must say exactly what compose.yaml says.
+_HARDENING = ("read_only", "cap_drop", "security_opt", "tmpfs", "user")
+
+
+def test_host_file_runs_the_ledger_processes_as_compose_yaml_does(
+    config: dict[str, Any], host_config: dict[str, Any]
+) -> None:
+    services = host_config["services"]
+    assert set(services) == set(LEDGER_SERVICES)
+    for name in LEDGER_SERVICES:
+        host, bridged = services[name], config["services"][name]
+        for key in _HARDENING:
+            assert host.get(key) == bridged.get(key), f"{name}: {key}"
+        assert host["image"] == bridged["image"]
+        # Built beforehand on the stand-in base: compose must not try a registry.
+        assert host["pull_policy"] == "never"
+        assert host["environment"]["LEDGER_ENV"] == "production"
+        assert host["environment"]["DATABASE_URL"] == HOST_SETTINGS["DATABASE_URL"]
+        assert host["environment"]["REDIS_URL"] == HOST_SETTINGS["REDIS_URL"]
+    assert services["migrate"]["command"] == config["services"]["migrate"]["command"]
+    assert services["migrate"]["restart"] == "no"
+    for name in ("api", "api-2", "projector"):
+        assert services[name]["depends_on"]["migrate"]["condition"] == (
+            "service_completed_successfully"
+        )
+
+
+def test_host_file_uses_the_host_network_and_loopback_only(host_config: dict[str, Any]) -> None:
+    services = host_config["services"]
+    # No network of its own: a daemon started with --bridge=none has none to give.
+    assert "networks" not in host_config
+    for name, service in services.items():
+        assert service["network_mode"] == "host", name
+        assert "ports" not in service, name
+        assert "networks" not in service, name
+    listening = {}
+    for name in ("api", "api-2", "projector"):
+        command = services[name]["command"]
+        host_flag = "--host" if name.startswith("api") else "--metrics-host"
+        port_flag = "--port" if name.startswith("api") else "--metrics-port"
+        assert command[command.index(host_flag) + 1] == "127.0.0.1"
+        port = command[command.index(port_flag) + 1]
+        listening[name] = port
+        # Each health check asks its own process, on the port it listens on.
+        assert f"127.0.0.1:{port}/" in " ".join(services[name]["healthcheck"]["test"])
+    assert listening == {"api": "8000", "api-2": "8001", "projector": "9100"}
+
+
+def test_host_file_passes_the_replica_on_when_set(host_config: dict[str, Any]) -> None:
+    for name in ("api", "api-2"):
+        # Null: unset in the container when unset here.
+        assert host_config["services"][name]["environment"]["DATABASE_REPLICA_URL"] is None
+    replica_url = "postgresql://ledger@127.0.0.1:5433/ledger"
+    with_replica = resolved(COMPOSE_HOST, {**HOST_SETTINGS, "DATABASE_REPLICA_URL": replica_url})
+    for name in ("api", "api-2"):
+        assert with_replica["services"][name]["environment"]["DATABASE_REPLICA_URL"] == replica_url
+    for name in ("migrate", "projector"):
+        assert "DATABASE_REPLICA_URL" not in with_replica["services"][name]["environment"]
