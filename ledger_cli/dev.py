@@ -96,6 +96,7 @@ def dev(
     if "ledger_db_pool_size" not in settings.model_fields_set:
         env["LEDGER_DB_POOL_SIZE"] = str(_pool_size(url, count, settings.ledger_db_pool_size))
     with contextlib.ExitStack() as resources:
+        resources.callback(typer.echo, "ledger stopped")  # last: once everything has stopped
         env["REDIS_URL"], redis_line = _redis(settings, resources)
         serve_env = dict(env)
         if count > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -130,7 +131,6 @@ def dev(
                     raise typer.Exit(1)
         finally:
             _stop(children)
-    typer.echo("ledger stopped")
 
 
 def _cores() -> int:
