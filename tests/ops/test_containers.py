@@ -3,7 +3,9 @@ upgrade`, two `ledger serve` and `ledger projector run` as containers hardened e
 compose.yaml hardens them (read-only root, the image's non-root user, no capabilities, no new
 privileges, tmpfs where compose mounts one), on the host network, against a fresh database
 on the test PostgreSQL and the test Redis. Then compose.host.yaml brings the same processes
-up itself. Both skip, saying why, where no Docker engine can be had; .ci/run provides one.
+up itself, on a primary and a streaming replica of its own, and both API containers read the
+catalog from the replica. Both skip, saying why, where no Docker engine can be had; .ci/run
+provides one.
 
 The image build time is printed (`pytest -s`): the first build on a machine downloads the
 locked dependencies, later ones reuse the engine's layer cache."""
@@ -29,6 +31,7 @@ from tests.faultproxy import FaultProxy
 from tests.ops.compose import COMPOSE, COMPOSE_HOST, SECRETS, compose, resolved
 from tests.ops.engine import Containers, Engine, find_engine
 from tests.processes import free_port, wait_until
+from tests.replica import ReplicatedPostgres
 from tests.servers import RoundRobin, ready
 
 IMAGE = "ledger:test"
@@ -248,15 +251,31 @@ def _assert_projected(url: str) -> None:
     assert {"orders", "products", "users", "inventory", "sales"} <= names
 
 
+@pytest.fixture
+def replicated() -> Iterator[ReplicatedPostgres]:
+    """A primary and a streaming replica of its own (tests/replica.py), on 127.0.0.1."""
+    servers = ReplicatedPostgres()
+    try:
+        yield servers
+    finally:
+        servers.close()
+
+
+def _read_from(base: str) -> str:
+    response = httpx.get(f"{base}/api/v1/products", timeout=10)
+    assert response.status_code == 200, response.text
+    return response.headers["X-Ledger-Read-From"]
+
+
 def test_compose_host_file_brings_the_ledger_up_on_the_host_network(
-    engine: Engine, image: str, fresh_database: tuple[str, str], redis_url: str
+    engine: Engine, image: str, replicated: ReplicatedPostgres, redis_url: str
 ) -> None:
-    url, container_url = fresh_database
     ports = {"API_PORT": free_port(), "API_2_PORT": free_port()}
     ports["PROJECTOR_METRICS_PORT"] = free_port()
     project = f"ledger-test-{uuid.uuid4().hex[:8]}"
     env = {
-        "LEDGER_SECRET_KEY": SECRET_KEY, "DATABASE_URL": container_url, "REDIS_URL": redis_url,
+        "LEDGER_SECRET_KEY": SECRET_KEY, "DATABASE_URL": replicated.primary_url,
+        "DATABASE_REPLICA_URL": replicated.replica_url, "REDIS_URL": redis_url,
         "LEDGER_IMAGE": image, "LEDGER_DB_POOL_SIZE": POOL_SIZE,
         **{name: str(port) for name, port in ports.items()},
     }  # fmt: skip
@@ -275,7 +294,13 @@ def test_compose_host_file_brings_the_ledger_up_on_the_host_network(
             register(first, email)
         with httpx.Client(base_url=f"{apis[1]}/api/v1", timeout=30) as second:
             assert login(second, email)["access_token"]
-        _assert_projected(url)
+        _assert_projected(replicated.primary_url)
+        # Both containers were given the replica, and read the catalog from it.
+        for base in apis:
+            wait_until(
+                lambda base=base: _read_from(base) == "replica", START_SECONDS,
+                f"{base} to read from the replica",
+            )  # fmt: skip
     except BaseException as error:
         logs = compose(COMPOSE_HOST, "--project-name", project, "logs", "--tail", "30", env=env)
         error.add_note(logs.stdout + logs.stderr)
