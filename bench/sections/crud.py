@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -41,7 +41,9 @@ BASELINE = "CRUD baseline"
 # Issue #16: writes over HTTP at least as fast as the baseline, p99 under 100 ms; catalog
 # reads at least the baseline's; CPU per seed-mix request at most the baseline's.
 ORDER_P99_MS = 100.0
-SETTLE_SECONDS = 0.5  # after wrk stops, for the projector to apply the last orders
+# The CPU window leaves out this share of the mix's run at each end: the requests of the run
+# before still in flight as it starts, and those in flight as it stops.
+EDGE_SHARE = 0.1
 # On two shared cores both sides answer some requests in over wrk's default 2 s, which would
 # leave them out of the p99 and out of the requests the CPU is divided by.
 WRK_TIMEOUT_SECONDS = 10.0
@@ -67,6 +69,7 @@ class Measured:
     mix: WrkResult
     cpu_ms: dict[str, float]  # core-milliseconds per mix request, by component
     spent: cpu.Spent  # the mix's CPU seconds, and the processes they were read from
+    window: tuple[float, float]  # the CPU window's seconds and the requests served in it
 
 
 def run(config: Config, server_url: str, results: Results) -> None:
@@ -159,8 +162,14 @@ def _measure(binary: str, config: Config, server: Server) -> Measured:
     seconds, conns = config.http_seconds, config.http_connections
     token = sign_in(server.base_url)
 
-    def run_wrk(path: str, script: str | None, duration: float = seconds) -> WrkResult:
-        return wrk(binary, server.base_url + path, duration, conns, script, WRK_TIMEOUT_SECONDS)
+    def run_wrk(
+        path: str,
+        script: str | None,
+        duration: float = seconds,
+        during: Callable[[], None] | None = None,
+    ) -> WrkResult:
+        url = server.base_url + path
+        return wrk(binary, url, duration, conns, script, WRK_TIMEOUT_SECONDS, during)
 
     reads = {name: run_wrk(path, None) for name, path in READS.items()}
     missed = {
@@ -169,13 +178,33 @@ def _measure(binary: str, config: Config, server: Server) -> Measured:
     }
     order_script = ORDER_LUA % {"token": token, "address": json.dumps(ADDRESS)}
     order = run_wrk("/api/v1/orders", order_script)
-    before = cpu.sample(server.components)
+    window = _CpuWindow(server.components, config.mix_seconds)
     # The path is the script's to set, request by request.
-    mixed = run_wrk("/api/v1/products", mix.lua(token), config.mix_seconds)
-    time.sleep(SETTLE_SECONDS)
-    spent = cpu.spent(before, cpu.sample(server.components))
-    cpu_ms = {name: 1000 * s / max(1, mixed.requests) for name, s in spent.seconds.items()}
-    return Measured(reads, missed, order, mixed, cpu_ms, spent)
+    mixed = run_wrk("/api/v1/products", mix.lua(token), config.mix_seconds, window.measure)
+    assert window.spent is not None
+    served = mixed.rps * window.seconds  # closed loop at a steady rate: the window's share
+    spent = window.spent
+    cpu_ms = {name: 1000 * s / max(1.0, served) for name, s in spent.seconds.items()}
+    return Measured(reads, missed, order, mixed, cpu_ms, spent, (window.seconds, served))
+
+
+class _CpuWindow:
+    """Samples the components' CPU inside a run of `seconds`, leaving out its edges."""
+
+    def __init__(self, components: dict[str, cpu.Finder], seconds: float) -> None:
+        self.components = components
+        self.edge = max(1.0, EDGE_SHARE * seconds)
+        self.length = seconds - 2 * self.edge
+        self.seconds = 0.0
+        self.spent: cpu.Spent | None = None
+
+    def measure(self) -> None:
+        time.sleep(self.edge)
+        started = time.perf_counter()
+        before = cpu.sample(self.components)
+        time.sleep(self.length)
+        self.spent = cpu.spent(before, cpu.sample(self.components))
+        self.seconds = time.perf_counter() - started
 
 
 def _rows(config: Config, real: Measured, base: Measured, results: Results) -> None:
@@ -209,7 +238,12 @@ def _rows(config: Config, real: Measured, base: Measured, results: Results) -> N
             sum(base.cpu_ms.values()),
             Target("ratio", "lower", 1.0),
             extra={
-                side: {"core_ms": m.cpu_ms, **dataclasses.asdict(m.spent)}
+                side: {
+                    "core_ms": m.cpu_ms,
+                    "window_seconds": m.window[0],
+                    "window_requests": m.window[1],
+                    **dataclasses.asdict(m.spent),
+                }
                 for side, m in (("ledger", real), ("baseline", base))
             },
         )

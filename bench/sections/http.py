@@ -15,6 +15,7 @@ import socket
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
@@ -179,9 +180,11 @@ def wrk(
     connections: int,
     script: str | None,
     timeout: float | None = None,
+    during: Callable[[], None] | None = None,
 ) -> WrkResult:
     """One wrk run; `timeout` replaces wrk's 2 s (a request unanswered by then is an error,
-    left out of the latencies)."""
+    left out of the latencies); `during` is called while wrk runs (it must return before wrk
+    ends to see the load)."""
     args = [binary, "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
     if timeout is not None:
         args.append(f"--timeout={timeout:g}s")
@@ -190,7 +193,12 @@ def wrk(
     if script:
         args += ["-s", lua.name]
     try:
-        out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
+        with subprocess.Popen([*args, url], stdout=subprocess.PIPE, text=True) as process:
+            if during is not None:
+                during()
+            out = process.communicate()[0]
+        if process.returncode:
+            raise subprocess.CalledProcessError(process.returncode, args, out)
     finally:
         Path(lua.name).unlink(missing_ok=True)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
