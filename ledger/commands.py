@@ -21,6 +21,15 @@ class RegisterUser:
 
 
 @dataclass(frozen=True)
+class EraseUser:
+    """Erase a person (issue #14): `erased_by` is the user id of whoever asked."""
+
+    user_id: str
+    erased_by: str
+    command_id: str | None = None
+
+
+@dataclass(frozen=True)
 class CreateProduct:
     name: str
     description: str

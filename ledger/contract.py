@@ -16,8 +16,8 @@ module imports only the standard library, so every side may import it."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, TypedDict
+from dataclasses import dataclass, field
+from typing import Any, NewType, TypedDict
 
 # Store tables. The library derives the events table from the application's name
 # (ledger.eventstore.APP_NAME), and its recorder notifies on a channel named after the table.
@@ -48,6 +48,14 @@ PRODUCT = "ledger.domain.products:Product"
 ORDER = "ledger.domain.orders:Order"
 USER = "ledger.domain.users:User"
 EMAIL_CLAIM = "ledger.domain.users:EmailClaim"
+
+
+# A personal field as stored (issue #14): sealed with its person's data key by
+# ledger.personal. Readers get the field's value, or its erased value once the person is
+# erased (EventType.personal).
+Sealed = NewType("Sealed", str)
+# What a reader shows in place of an erased person's personal text.
+ERASED = "[erased]"
 
 
 # Payloads nested in order events.
@@ -160,11 +168,13 @@ class ProductDiscontinued(TypedDict):
 
 
 class OrderPlaced(TypedDict):
+    """v2: the shipping address sealed with the customer's key (v1 held it in plain text)."""
+
     customer_id: str
     items: list[OrderItem]
     total: int
     currency: str
-    shipping_address: ShippingAddress
+    shipping_address: Sealed  # a ShippingAddress
     payment_method: str
 
 
@@ -215,14 +225,43 @@ class OrderRefunded(TypedDict):
 
 
 class UserRegistered(TypedDict):
-    name: str
-    email: str
-    password_hash: str
+    """v2: name, email and password hash sealed with the user's key (v1 held them in plain
+    text), and the id of the EmailClaim that holds the email (a keyed hash; None in v1)."""
+
+    name: Sealed
+    email: Sealed
+    password_hash: Sealed
     role: str
+    email_claim: str | None
+
+
+class UserErased(TypedDict):
+    """The user's data key is gone: who erased them (a user id)."""
+
+    erased_by: str
 
 
 class EmailClaimed(TypedDict):
     user_id: str
+
+
+class EmailReleased(TypedDict):
+    """The email's user was erased: it may be registered again."""
+
+
+class EmailReclaimed(TypedDict):
+    user_id: str
+
+
+ERASED_ADDRESS: ShippingAddress = {
+    "full_name": ERASED,
+    "address_line1": ERASED,
+    "city": ERASED,
+    "state": ERASED,
+    "postal_code": ERASED,
+    "country": ERASED,
+    "address_line2": ERASED,
+}
 
 
 @dataclass(frozen=True)
@@ -234,6 +273,15 @@ class EventType:
     version: int
     aggregate: str
     payload: type[Any]  # a TypedDict class
+    # Personal fields (issue #14), sealed from version `sealed_from` on: each one's erased
+    # value. Their person is the aggregate, or the payload field `subject`.
+    personal: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    subject: str | None = None
+    sealed_from: int = 0
+
+    def sealed(self, version: int) -> bool:
+        """Whether a stored event of this type at `version` holds its personal fields sealed."""
+        return bool(self.personal) and version >= self.sealed_from
 
     @property
     def topic(self) -> str:
@@ -250,15 +298,33 @@ STOCK_RESERVED = EventType("StockReserved", 1, PRODUCT, StockReserved)
 STOCK_RELEASED = EventType("StockReleased", 1, PRODUCT, StockReleased)
 STOCK_SHIPPED = EventType("StockShipped", 1, PRODUCT, StockShipped)
 PRODUCT_DISCONTINUED = EventType("ProductDiscontinued", 1, PRODUCT, ProductDiscontinued)
-ORDER_PLACED = EventType("OrderPlaced", 1, ORDER, OrderPlaced)
+ORDER_PLACED = EventType(
+    "OrderPlaced",
+    2,
+    ORDER,
+    OrderPlaced,
+    personal={"shipping_address": ERASED_ADDRESS},
+    subject="customer_id",
+    sealed_from=2,
+)
 ORDER_CONFIRMED = EventType("OrderConfirmed", 1, ORDER, OrderConfirmed)
 ORDER_PROCESSING_STARTED = EventType("OrderProcessingStarted", 1, ORDER, OrderProcessingStarted)
 ORDER_SHIPPED = EventType("OrderShipped", 1, ORDER, OrderShipped)
 ORDER_DELIVERED = EventType("OrderDelivered", 1, ORDER, OrderDelivered)
 ORDER_CANCELLED = EventType("OrderCancelled", 1, ORDER, OrderCancelled)
 ORDER_REFUNDED = EventType("OrderRefunded", 1, ORDER, OrderRefunded)
-USER_REGISTERED = EventType("UserRegistered", 1, USER, UserRegistered)
+USER_REGISTERED = EventType(
+    "UserRegistered",
+    2,
+    USER,
+    UserRegistered,
+    personal={"name": ERASED, "email": ERASED, "password_hash": ERASED},
+    sealed_from=2,
+)
+USER_ERASED = EventType("UserErased", 1, USER, UserErased)
 EMAIL_CLAIMED = EventType("EmailClaimed", 1, EMAIL_CLAIM, EmailClaimed)
+EMAIL_RELEASED = EventType("EmailReleased", 1, EMAIL_CLAIM, EmailReleased)
+EMAIL_RECLAIMED = EventType("EmailReclaimed", 1, EMAIL_CLAIM, EmailReclaimed)
 
 # Every event type the store holds.
 EVENT_TYPES: tuple[EventType, ...] = (
@@ -279,6 +345,11 @@ EVENT_TYPES: tuple[EventType, ...] = (
     ORDER_CANCELLED,
     ORDER_REFUNDED,
     USER_REGISTERED,
+    USER_ERASED,
     EMAIL_CLAIMED,
+    EMAIL_RELEASED,
+    EMAIL_RECLAIMED,
 )
 EVENTS: Mapping[str, EventType] = {event_type.name: event_type for event_type in EVENT_TYPES}
+# The event types with personal fields, by name.
+PERSONAL: Mapping[str, EventType] = {t.name: t for t in EVENT_TYPES if t.personal}

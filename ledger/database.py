@@ -119,11 +119,17 @@ def _alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str) -> None:
-    """Migrates the database to the newest revision; a no-op when it is already there."""
+    """Migrates the database to the newest revision (a no-op when it is already there), then
+    renames email claims made before emails were hashed (ledger.claims), with the process's
+    key ring (ledger.personal)."""
     from alembic import command
+
+    from ledger import claims, personal
 
     try:
         command.upgrade(_alembic_config(url), "head")
+        with psycopg.connect(url, autocommit=True) as conn:
+            claims.upgrade(conn, personal.ring())
     except Exception as exc:
         raise DatabaseError(f"migration failed: {exc}") from exc
 

@@ -4,7 +4,9 @@ One line per HTTP request (`request`, from the API) unless LEDGER_REQUEST_LOG is
 `false`, `off`, `no`): `ledger dev` turns them off by default, slow requests are still logged.
 
 A processor drops any value whose key names a secret, so no password, token or key reaches
-a log line even when a caller passes one by mistake."""
+a log line even when a caller passes one by mistake. Logs name users by id (issue #14); as a
+second line of defence, anything shaped like an email address in a rendered line (a database
+error's detail, a traceback) is replaced by "[email]"."""
 
 from __future__ import annotations
 
@@ -23,6 +25,16 @@ def _redact_secrets(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, An
     for key in list(event_dict):
         if _SECRET_KEY.search(key):
             event_dict[key] = "[redacted]"
+    return event_dict
+
+
+_EMAIL = re.compile(r"[^\s@'\"<>(),;:]+@[^\s@'\"<>(),;:]+\.[A-Za-z]{2,}")
+
+
+def _scrub_emails(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    for key, value in event_dict.items():
+        if isinstance(value, str) and "@" in value:
+            event_dict[key] = _EMAIL.sub("[email]", value)
     return event_dict
 
 
@@ -71,7 +83,8 @@ def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
     )
     final: list[Any] = [
         structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-        structlog.processors.format_exc_info if fmt == "json" else _identity,
+        structlog.processors.format_exc_info,
+        _scrub_emails,
         renderer,
     ]
     formatter = structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=final)
@@ -86,10 +99,6 @@ def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
     api.removeFilter(_DROP_REQUEST_LINES)
     if not request_log_enabled():
         api.addFilter(_DROP_REQUEST_LINES)
-
-
-def _identity(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-    return event_dict
 
 
 def get_logger(name: str) -> Any:

@@ -6,7 +6,7 @@ here, beside the use case, since it depends on what the command touches."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from ledger import contract
 from ledger.commands import (
@@ -14,6 +14,7 @@ from ledger.commands import (
     ChangeOrderStatus,
     CreateProduct,
     DiscontinueProduct,
+    EraseUser,
     PlaceOrder,
     RegisterUser,
     UpdateProduct,
@@ -30,9 +31,10 @@ from ledger.domain import (
 )
 from ledger.domain.errors import DomainError
 from ledger.domain.orders import stock_action
-from ledger.domain.users import normalise_email
 from ledger.unit_of_work import UnitOfWork
 
+# A user's personal fields, sealed (ledger.personal), by name.
+Sealed = Mapping[str, contract.Sealed]
 # What a chosen product id must start with.
 PRODUCT_ID_PATTERN = contract.PRODUCT_ID_PREFIX + contract.ID_SEPARATOR
 
@@ -45,17 +47,40 @@ def new_id(prefix: str) -> str:
 # Users.
 
 
-def register_user(uow: UnitOfWork, cmd: RegisterUser) -> None:
-    """Creates a user and claims their email in the same transaction."""
-    email = normalise_email(cmd.email)
+def register_user(
+    uow: UnitOfWork, cmd: RegisterUser, user_id: str, sealed: Sealed, claim_id: str
+) -> None:
+    """Creates a user (their personal fields `sealed`) and claims their email, or claims it
+    again when an erased user had released it, in the same transaction."""
     user = User(
-        id=new_id(contract.USER_ID_PREFIX),
-        name=cmd.name,
-        email=email,
-        password_hash=cmd.password_hash,
+        id=user_id,
+        name=sealed["name"],
+        email=sealed["email"],
+        password_hash=sealed["password_hash"],
         role=cmd.role,
+        email_claim=claim_id,
     )
-    uow.save(user, EmailClaim(id=EmailClaim.id_for(email), user_id=user.id))
+    try:
+        claim = uow.get(EmailClaim, claim_id)
+    except NotFoundError:
+        uow.save(user, EmailClaim(id=claim_id, user_id=user.id))
+        return
+    claim.reclaim(user.id)
+    uow.save(user, claim)
+
+
+def erase_user(uow: UnitOfWork, cmd: EraseUser, claim_id: str) -> None:
+    """Records the erasure and releases the user's email claim."""
+    user = uow.get(User, cmd.user_id)
+    user.erase(cmd.erased_by)
+    try:
+        claim = uow.get(EmailClaim, claim_id)
+    except NotFoundError:  # a store that lost it: nothing holds the email
+        uow.save(user)
+        return
+    if claim.user_id == user.id:
+        claim.release()
+    uow.save(user, claim)
 
 
 # Products.
@@ -122,16 +147,18 @@ def order_locks(cmd: PlaceOrder) -> list[str]:
     return product_ids
 
 
-def place_order(uow: UnitOfWork, cmd: PlaceOrder, order_id: str, currency: str) -> None:
+def place_order(
+    uow: UnitOfWork, cmd: PlaceOrder, order_id: str, currency: str, address: contract.Sealed
+) -> None:
     """Prices every line from the catalog, reserves stock on each product and creates the
-    order (ledger.domain.checkout)."""
+    order (ledger.domain.checkout), its shipping `address` sealed."""
     order, products = checkout(
         order_id,
         customer_id=cmd.customer_id,
         items=cmd.items,
         load=lambda product_id: uow.get(Product, product_id),
         currency=currency,
-        shipping_address=cmd.shipping_address,
+        shipping_address=address,
         payment_method=cmd.payment_method,
     )
     uow.save(order, *products)

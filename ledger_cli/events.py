@@ -41,6 +41,7 @@ def show(
     position, version, time, name and fields."""
     import psycopg
 
+    from ledger import personal
     from projections.events import EVENT_COLUMNS, decode_rows
 
     with psycopg.connect(context.url()) as conn:
@@ -49,9 +50,10 @@ def show(
             "ORDER BY originator_version",
             (aggregate_id,),
         ).fetchall()
-    if not rows:
-        raise ClickException(f"no events of aggregate {aggregate_id} in the store")
-    shown = [_shown(event) for event in decode_rows(rows)]
+        if not rows:
+            raise ClickException(f"no events of aggregate {aggregate_id} in the store")
+        events = decode_rows(rows, personal.ring().lookup(conn))
+    shown = [_shown(event) for event in events]
     if fmt is ShowFormat.JSON:
         typer.echo(json.dumps(shown, indent=2, default=str))
         return
@@ -176,7 +178,7 @@ def _report(outcome: Outcome, dry_run: bool) -> None:
     if plan.nothing_to_do and plan.kept:
         typer.echo(
             f"nothing to rewrite: the stored events of old versions ({plan.kept_pairs()}) "
-            "are split or dropped by their upcasters, which must stay"
+            "are split, dropped or unsealed by their upcasters, which must stay"
         )
         return
     if plan.nothing_to_do:

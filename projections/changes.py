@@ -1,7 +1,8 @@
 """A batch of row changes, folded in memory and written with set-based statements.
 
 Handlers describe what an event does to the read tables (`upsert` a whole row, `patch` some
-columns of an existing row, `accumulate` counters into a row that may not exist yet). Changes
+columns of an existing row, `accumulate` counters into a row that may not exist yet, and,
+rarely, `update_where`: set columns on every row with a column's value, after the rest). Changes
 to the same row within a batch fold into one, and each kind of change to a table becomes one
 statement over `jsonb_populate_recordset`, however many rows it touches: a live batch of one
 event and a rebuild batch of fifty thousand take the same code path, so they agree."""
@@ -17,7 +18,7 @@ from typing import Any
 import orjson
 import psycopg
 from psycopg import sql
-from psycopg.types.json import set_json_dumps
+from psycopg.types.json import Jsonb, set_json_dumps
 
 Key = tuple[Any, ...]
 Row = dict[str, Any]
@@ -64,14 +65,25 @@ class _TableChanges:
         return bool(self.upserts or self.patches or self.accumulations)
 
 
+@dataclass(frozen=True)
+class _Sweep:
+    """Columns set on every row of `table` whose `column` is `value`."""
+
+    table: Table
+    column: str
+    value: Any
+    set: Row
+
+
 class Changes:
     """Row changes for one batch, folded per primary key."""
 
     def __init__(self) -> None:
         self._tables: dict[Table, _TableChanges] = {}
+        self._sweeps: list[_Sweep] = []
 
     def __bool__(self) -> bool:
-        return any(self._tables.values())
+        return bool(self._sweeps) or any(self._tables.values())
 
     def _of(self, table: Table) -> _TableChanges:
         changes = self._tables.get(table)
@@ -114,8 +126,16 @@ class Changes:
         for column in table.counters:
             pending[column] += row[column]
 
+    def update_where(self, table: Table, column: str, value: Any, set: Row) -> None:
+        """Sets columns on every row whose `column` is `value`, once the batch's other changes
+        are written (so rows the batch wrote are included)."""
+        if column not in table.columns or not set.keys() <= frozenset(table.columns):
+            raise ValueError(f"update_where on {table.name}: unknown columns")
+        self._sweeps.append(_Sweep(table, column, value, dict(set)))
+
     def merge(self, other: Changes) -> None:
         """Folds `other` (one event's changes) into this batch, in order."""
+        self._sweeps += other._sweeps
         for table, theirs in other._tables.items():
             for row in theirs.upserts.values():
                 self.upsert(table, row)
@@ -156,7 +176,11 @@ class Changes:
                 if changes.accumulations:
                     _insert(cur, table, target, list(changes.accumulations.values()), add=True)
                     statements += 1
+            for sweep in self._sweeps:
+                _sweep(cur, sweep, sql.Identifier(sweep.table.name + suffix))
+                statements += 1
         self._tables.clear()
+        self._sweeps.clear()
         return statements
 
 
@@ -238,6 +262,19 @@ def _copy(
 
 def _json_value(value: Any) -> bytes:
     return orjson.dumps(value, default=_encode)
+
+
+def _sweep(cur: psycopg.Cursor[Any], sweep: _Sweep, target: sql.Identifier) -> None:
+    columns = list(sweep.set)
+    statement = sql.SQL("UPDATE {target} SET {assignments} WHERE {column} = %s").format(
+        target=target,
+        assignments=sql.SQL(", ").join(
+            sql.SQL("{} = %s").format(sql.Identifier(c)) for c in columns
+        ),
+        column=sql.Identifier(sweep.column),
+    )
+    values = [Jsonb(v) if isinstance(v, dict) else v for v in sweep.set.values()]
+    cur.execute(statement, (*values, sweep.value))
 
 
 def _group_patches(

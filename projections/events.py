@@ -12,7 +12,8 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 
-from ledger import upcasting
+from ledger import contract, personal, upcasting
+from ledger.personal import KeyLookup
 
 # The columns every reader selects, in this order.
 EVENT_COLUMNS = "notification_id, originator_id, originator_version, topic, state"
@@ -42,35 +43,56 @@ class Event(Generic[P]):
 DROPPED = "(dropped)"
 
 Row = tuple[int, str, int, str, bytes | memoryview]
+# The events of a batch whose personal fields are sealed: type, person, payload.
+Sealed = list[tuple[contract.EventType, str, dict[str, Any]]]
 
 
-def decode_rows(rows: Iterable[Row]) -> list[Event[Any]]:
-    """Turns `ledger_events` rows (EVENT_COLUMNS) into Events of today's shape: the registered
-    upcasters (ledger.upcasting) applied to each row's (name, class_version). A row an upcaster
-    splits gives several events, each at the row's position and version; a dropped row gives
-    one event named DROPPED."""
-    if not upcasting.UPCASTERS:  # empty in production today: no lookup per event
-        return [_todays(row) for row in rows]
-    events: list[Event[Any]] = []
+def decode_rows(rows: Iterable[Row], keys: KeyLookup | None = None) -> list[Event[Any]]:
+    """Turns `ledger_events` rows (EVENT_COLUMNS) into Events of today's shape.
+
+    First each sealed personal field is opened with its person's data key, fetched for the
+    whole batch in one `keys` call, or read as its erased value when the person's key is gone
+    (ledger.personal); then the registered upcasters (ledger.upcasting) are applied to each
+    row's (name, class_version). A row an upcaster splits gives several events, each at the
+    row's position and version; a dropped row gives one event named DROPPED."""
+    stored: list[tuple[int, str, int, str, int, datetime, dict[str, Any]]] = []
+    sealed: Sealed = []
     for position, originator_id, version, topic, state in rows:
+        # orjson reads bytes and memoryviews alike, without a copy.
         data: dict[str, Any] = orjson.loads(state)
         stamp = _time(data.pop("timestamp"))
-        stored = (topic.rpartition(".")[2], data.pop(upcasting.VERSION_FIELD, 1))
-        today = upcasting.expand(*stored, data)
+        name = topic.rpartition(".")[2]
+        stored_version = data.pop(upcasting.VERSION_FIELD, 1)
+        personal = contract.PERSONAL.get(name)
+        if personal is not None and personal.sealed(stored_version):
+            subject = originator_id if personal.subject is None else data[personal.subject]
+            sealed.append((personal, subject, data))
+        stored.append((position, originator_id, version, name, stored_version, stamp, data))
+    if sealed:
+        _open(sealed, keys)
+    if not upcasting.UPCASTERS:
+        return [Event(p, o, v, n, t, d) for p, o, v, n, _, t, d in stored]
+    events: list[Event[Any]] = []
+    for position, originator_id, version, name, stored_version, stamp, data in stored:
+        if not upcasting.needs_upcast(name, stored_version):
+            events.append(Event(position, originator_id, version, name, stamp, data))
+            continue
+        today = upcasting.expand(name, stored_version, data)
         if not today:
             events.append(Event(position, originator_id, version, DROPPED, stamp, {}))
         events += [Event(position, originator_id, version, n, stamp, d) for n, _, d in today]
     return events
 
 
-def _todays(row: Row) -> Event[Any]:
-    """A row of today's shape (no upcaster registered)."""
-    position, originator_id, version, topic, state = row
-    # orjson reads bytes and memoryviews alike, without a copy.
-    data: dict[str, Any] = orjson.loads(state)
-    stamp = data.pop("timestamp")
-    data.pop(upcasting.VERSION_FIELD, None)
-    return Event(position, originator_id, version, topic.rpartition(".")[2], _time(stamp), data)
+def _open(sealed: Sealed, keys: KeyLookup | None) -> None:
+    """Replaces each sealed field by its value (or its erased value) in place."""
+    if keys is None:
+        raise RuntimeError("events with sealed personal data read without their keys")
+    found = keys({subject for _, subject, _ in sealed})
+    for event_type, subject, data in sealed:
+        key = found.get(subject)
+        for field, erased in event_type.personal.items():
+            data[field] = personal.unseal(key, subject, field, data[field], erased)
 
 
 def _time(stamp: Any) -> datetime:

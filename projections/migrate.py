@@ -66,7 +66,7 @@ from eventsourcing.persistence import (
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from ledger import upcasting
+from ledger import contract, upcasting
 from ledger.eventstore import EVENTS_TABLE, SNAPSHOTS_TABLE
 from projections import positions, store
 from projections.applier import Applied, Applier
@@ -211,8 +211,14 @@ def make_plan(conn: Conn) -> Plan:
 
 def one_to_one(topic: str, version: int) -> bool:
     """Whether the upcasters of a pair turn each event into exactly one (a rewrite in place
-    keeps its position and version); split and dropped events are kept as they are."""
-    return upcasting.one_to_one(upcasting.event_name(topic), version)
+    keeps its position and version); split and dropped events are kept as they are, and so
+    are events of a version before their personal fields were sealed (a rewrite would label
+    plain text as sealed: an erasure redacts them instead, ledger.erasure)."""
+    name = upcasting.event_name(topic)
+    personal = contract.PERSONAL.get(name)
+    if personal is not None and not personal.sealed(version):
+        return False
+    return upcasting.one_to_one(name, version)
 
 
 def copy_url(database_url: str) -> str:
@@ -336,7 +342,7 @@ def _copy(
         f"copied the store through position {outcome.head:,}: {outcome.rewritten:,} events "
         f"of old versions rewritten ({_pairs(plan.rewrite)})"
         + (
-            f"; {outcome.kept:,} kept as they are, their upcasters split or drop them "
+            f"; {outcome.kept:,} kept as they are, their upcasters split, drop or unseal them "
             f"({plan.kept_pairs()}): those upcasters must stay"
             if plan.kept
             else ""

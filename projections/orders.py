@@ -1,4 +1,5 @@
-"""The `orders` read model: orders, their lines, and one history row per status change."""
+"""The `orders` read model: orders, their lines, and one history row per status change. The
+shipping address arrives opened (projections.events), or erased once its customer is."""
 
 from __future__ import annotations
 
@@ -94,6 +95,12 @@ class OrdersProjection(Projection):
 
     def on_OrderRefunded(self, e: Event[contract.OrderRefunded], changes: Changes) -> None:  # noqa: N802
         self._status(e, changes, "refunded", reason=e.data["reason"])
+
+    def on_UserErased(self, e: Event[contract.UserErased], changes: Changes) -> None:  # noqa: N802
+        """The customer's orders stay, their shipping address erased (a rebuild reads it
+        erased: the customer's key is gone)."""
+        erased = contract.ORDER_PLACED.personal
+        changes.update_where(ORDERS, "customer_id", e.originator_id, dict(erased))
 
     def _status(
         self,

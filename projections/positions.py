@@ -10,6 +10,7 @@ from typing import Any
 
 from psycopg import sql
 
+from ledger import personal
 from projections.events import EVENT_COLUMNS, Event, decode_rows
 from projections.store import PROGRESS_CHANNEL, Conn
 
@@ -136,7 +137,8 @@ def lock_and_read(
     position, version, dead_letters = int(rows[0][0]), int(rows[0][1]), int(rows[0][2])
     if rows[0][3] is None:
         return position, version, dead_letters, []
-    return position, version, dead_letters, decode_rows(row[3:] for row in rows)
+    events = decode_rows((row[3:] for row in rows), personal.ring().lookup(conn))
+    return position, version, dead_letters, events
 
 
 def save(conn: Conn, name: str, position: int) -> None:

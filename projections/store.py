@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from ledger import contract, upcasting
+from ledger import contract, personal, upcasting
 from projections.events import EVENT_COLUMNS, Event, decode_rows
 
 # The channel the projectors announce progress on (payload '<projection>:<position>') and the
@@ -54,7 +54,7 @@ def read_events(
         "ORDER BY notification_id LIMIT %s"
     )
     rows = conn.execute(query, params).fetchall()
-    return decode_rows(rows)
+    return decode_rows(rows, personal.ring().lookup(conn))
 
 
 def count_events(conn: Conn, after: int, upto: int) -> int:
@@ -93,7 +93,7 @@ def park(conn: Conn, projection: str, event: Event[Any], error: str) -> None:
 def take_dead_letters(conn: Conn, projection: str) -> list[Event[Any]]:
     """Removes the projection's dead letters and returns their events, in store order."""
     rows = conn.execute(_TAKE_DEAD_LETTERS, (projection,)).fetchall()
-    return decode_rows(rows)
+    return decode_rows(rows, personal.ring().lookup(conn))
 
 
 def drop_dead_letters(conn: Conn, projection: str) -> None:

@@ -1,4 +1,6 @@
-"""The `users` read model: what login and /auth/me read."""
+"""The `users` read model: what login and /auth/me read. The personal fields arrive opened
+(projections.events); an erased user's read as "[erased]", and a UserErased overwrites them
+in the row projected before the erasure."""
 
 from __future__ import annotations
 
@@ -30,3 +32,7 @@ class UsersProjection(Projection):
                 "created_at": e.timestamp,
             },
         )
+
+    def on_UserErased(self, e: Event[contract.UserErased], changes: Changes) -> None:  # noqa: N802
+        erased = contract.USER_REGISTERED.personal
+        changes.patch(USERS, (e.originator_id,), set=dict(erased))

@@ -18,10 +18,10 @@ import psycopg
 import pytest
 import redis
 
-from ledger import database
+from ledger import database, personal
 from ledger.application import Ledger
 from ledger.settings import Settings
-from tests.data import make_settings
+from tests.data import SECRET_KEY, make_settings
 from tests.processes import free_port, redis_answers, redis_database, start_redis_server, wait_until
 from tests.servers import LedgerStack, StartStack, ledger_stack
 
@@ -124,6 +124,13 @@ def truncate_all(url: str) -> None:
         if tables:
             names = ", ".join(f'"{t}"' for t in tables)
             conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture(autouse=True)
+def key_ring() -> None:
+    """The process's key ring on the tests' master key, whatever a test before configured (a
+    Ledger configures it with its settings' secret)."""
+    personal.configure(SECRET_KEY)
 
 
 @pytest.fixture

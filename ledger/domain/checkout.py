@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from ledger import contract
 from ledger.domain.errors import PriceChangedError
-from ledger.domain.orders import Order, OrderLine, ShippingAddress
+from ledger.domain.orders import Order, OrderLine
 from ledger.domain.products import Product
 
 
@@ -33,7 +34,7 @@ def checkout(
     items: Sequence[CartItem],
     load: Callable[[str], Product],
     currency: str,
-    shipping_address: ShippingAddress,
+    shipping_address: contract.Sealed,
     payment_method: str,
 ) -> tuple[Order, list[Product]]:
     """The new order and the products it reserved on, in the order of `items`. Each product is

@@ -112,7 +112,7 @@ class Order(LedgerAggregate):
         items: list[contract.OrderItem],
         total: int,
         currency: str,
-        shipping_address: contract.ShippingAddress,
+        shipping_address: contract.Sealed,
         payment_method: str,
     ) -> None:
         self.customer_id = customer_id
@@ -134,9 +134,10 @@ class Order(LedgerAggregate):
         customer_id: str,
         lines: list[OrderLine],
         currency: str,
-        shipping_address: ShippingAddress,
+        shipping_address: contract.Sealed,
         payment_method: str,
     ) -> Order:
+        """`shipping_address` is sealed with the customer's key (ledger.personal)."""
         if not lines:
             raise ValidationError("an order needs at least one item")
         if any(line.quantity <= 0 for line in lines):
@@ -147,7 +148,7 @@ class Order(LedgerAggregate):
             items=[line.as_event_data() for line in lines],
             total=sum(line.subtotal for line in lines),
             currency=currency,
-            shipping_address=shipping_address.as_event_data(),
+            shipping_address=shipping_address,
             payment_method=payment_method,
         )
 
@@ -270,3 +271,6 @@ class Order(LedgerAggregate):
         lines: list[contract.SalesLine],
     ) -> None:
         self.status = OrderStatus.REFUNDED
+
+
+Order.OrderPlaced.class_version = contract.ORDER_PLACED.version  # type: ignore[attr-defined]

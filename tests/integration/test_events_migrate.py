@@ -242,7 +242,13 @@ def test_an_old_releases_store_has_nothing_to_migrate(
     projections.catch_up(url)
     stored, live = _store(url), snapshot(url)
     result = cli("events", "migrate", database_url=url)
-    assert (result.returncode, result.stdout.strip()) == (0, NOTHING_TO_DO)
+    # Its users' and orders' events are from before personal fields were sealed (issue #14):
+    # they stay, read through their upcasters, until an erasure redacts them.
+    assert (result.returncode, result.stdout.strip()) == (
+        0,
+        "nothing to rewrite: the stored events of old versions (OrderPlaced v1, "
+        "UserRegistered v1) are split, dropped or unsealed by their upcasters, which must stay",
+    )
     assert (_store(url), snapshot(url)) == (stored, live)
     assert not _copy_schema_exists(url)
 

@@ -18,6 +18,7 @@ from api.security import create_access_token
 from ledger.application import Ledger
 from ledger.commands import CreateProduct, RegisterUser
 from ledger.settings import Settings
+from tests.data import SECRET_KEY
 
 PASSWORD = "SecurePass123!@#"
 
@@ -25,7 +26,7 @@ PASSWORD = "SecurePass123!@#"
 def _settings(database_url: str) -> Settings:
     return Settings(
         ledger_env="test",
-        ledger_secret_key="k" * 48,
+        ledger_secret_key=SECRET_KEY,
         database_url=database_url,
         ledger_consistency_timeout=0.2,
     )

@@ -139,7 +139,7 @@ def test_events_show_and_migrate_keep_the_split_and_the_dropped_rows(
     assert (kept.returncode, kept.stdout.strip()) == (
         0,
         "nothing to rewrite: the stored events of old versions (ProductRestocked v1, "
-        "ProductViewed v1) are split or dropped by their upcasters, which must stay",
+        "ProductViewed v1) are split, dropped or unsealed by their upcasters, which must stay",
     )
 
     # Beside an event renamed one to one, which is rewritten: the split and dropped rows stay.
@@ -151,7 +151,8 @@ def test_events_show_and_migrate_keep_the_split_and_the_dropped_rows(
     assert done.returncode == 0, done
     assert (
         "1 events of old versions rewritten (PriceSet v1 -> PriceChanged v1); 2 kept as they "
-        "are, their upcasters split or drop them (ProductRestocked v1, ProductViewed v1): "
+        "are, their upcasters split, drop or unseal them (ProductRestocked v1, ProductViewed "
+        "v1): "
         "those upcasters must stay"
     ) in done.stdout
     assert done.stdout.strip().splitlines()[-1] == "the upcasters of PriceSet v1 can be deleted"

@@ -6,10 +6,11 @@ from collections.abc import Callable
 
 import pytest
 
+from ledger import personal
 from ledger.domain import InvalidTransitionError, Order, OrderLine, OrderStatus, ValidationError
 from ledger.domain.orders import ALLOWED
 from tests.data import SHIPPING_ADDRESS
-from tests.unit.factories import make_order
+from tests.unit.factories import CUSTOMER_KEY, SEALED_ADDRESS, make_order
 
 S = OrderStatus
 
@@ -63,8 +64,10 @@ def test_place_prices_lines_and_totals_them() -> None:
     assert order.total == 2 * 1000 + 3 * 333
     assert [item["subtotal"] for item in order.items] == [2000, 999]
     assert order.lines == [OrderLine("prod_a", "A", 2, 1000), OrderLine("prod_b", "B", 3, 333)]
-    assert order.shipping_address["country"] == "GB"
-    assert order.shipping_address["address_line2"] is None
+    opened = personal.unseal(
+        CUSTOMER_KEY, "usr_c", "shipping_address", order.shipping_address, None
+    )
+    assert opened == SHIPPING_ADDRESS.as_event_data()
     assert (order.payment_intent_id, order.carrier, order.tracking_number) == (None, None, None)
     assert order.holds_reservation
     [placed] = order.collect_events()
@@ -78,7 +81,7 @@ def test_place_needs_at_least_one_line() -> None:
             customer_id="usr_c",
             lines=[],
             currency="USD",
-            shipping_address=SHIPPING_ADDRESS,
+            shipping_address=SEALED_ADDRESS,
             payment_method="card",
         )
 

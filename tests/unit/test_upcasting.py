@@ -22,8 +22,15 @@ def _row(name: str, fields: bytes) -> tuple[int, str, int, str, bytes]:
     return (5, "prod_1", 2, f"ledger.domain.products:Product.{name}", state)
 
 
-def test_the_registry_is_empty_in_production() -> None:
-    assert upcasting.UPCASTERS == {}
+# The production registry: the versions before personal fields were sealed (issue #14).
+PRODUCTION = {("UserRegistered", 1), ("OrderPlaced", 1)}
+
+
+def test_the_production_registry_reads_the_events_from_before_sealing() -> None:
+    assert set(upcasting.UPCASTERS) == PRODUCTION
+    assert upcasting.expand("UserRegistered", 1, {"name": "A"}) == [
+        ("UserRegistered", 2, {"name": "A", "email_claim": None})
+    ]
 
 
 def test_upcasters_chain_and_rename() -> None:
@@ -44,7 +51,7 @@ def test_upcasters_chain_and_rename() -> None:
             2,
             "EUR",
         )
-    assert upcasting.UPCASTERS == {}
+    assert set(upcasting.UPCASTERS) == PRODUCTION
 
 
 def test_register_refuses_a_second_upcaster_or_a_no_op() -> None:
@@ -127,7 +134,8 @@ def test_the_decorators_register_splits_and_drops() -> None:
             _split_repriced
         )
         upcasting.register_drop("Viewed", 1)
-        assert set(upcasting.UPCASTERS) == {("Repriced", 1), ("Viewed", 1)}
+        assert set(upcasting.UPCASTERS) == PRODUCTION | {("Repriced", 1), ("Viewed", 1)}
         assert upcasting.chain("Repriced", 1) == [("Repriced", 1)]
     finally:
-        upcasting.UPCASTERS.clear()
+        upcasting.UPCASTERS.pop(("Repriced", 1))
+        upcasting.UPCASTERS.pop(("Viewed", 1))
