@@ -30,7 +30,7 @@ from api.ratelimit import RateLimiter
 from api.read_routing import ReadRouting
 from api.read_source import REPLICA_POOL_TIMEOUT_SECONDS, RoutingPool
 from api.replica import Replica
-from api.routes import auth, ops, orders, products, reports
+from api.routes import auth, ops, orders, products, reports, users
 from api.state import ApiState, Opened
 from api.tracing import instrument_app
 from ledger import database, slow_queries
@@ -78,7 +78,14 @@ def create_app(settings: Settings) -> FastAPI:
         redirect_slashes=False,
     )
     install_error_handlers(app, settings.ledger_currency)
-    for router in (auth.router, products.router, orders.router, reports.router, ops.router):
+    for router in (
+        auth.router,
+        users.router,
+        products.router,
+        orders.router,
+        reports.router,
+        ops.router,
+    ):
         _summaries_from_docstrings(router)
         app.include_router(router)
     app.include_router(ops.root_router)

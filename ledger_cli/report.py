@@ -5,11 +5,9 @@ the HTTP reports use too, so the CLI and the API cannot disagree."""
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
 import sys
-from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
@@ -21,7 +19,7 @@ from ledger.choices import Granularity, TopBy
 from ledger_cli import context
 
 if TYPE_CHECKING:
-    import psycopg
+    pass
 
 app = typer.Typer(
     help="Reports from the projection tables.", no_args_is_help=True, rich_markup_mode=None
@@ -55,19 +53,6 @@ def _period(start: datetime | None, end: datetime | None) -> tuple[date, date]:
         return reports.period(start.date() if start else None, end.date() if end else None)
     except reports.PeriodError:
         raise UsageError("--from is after --to") from None
-
-
-def _query(run: Callable[[psycopg.AsyncConnection[Any]], Awaitable[Any]]) -> Any:
-    import psycopg
-    from psycopg.rows import dict_row
-
-    async def go() -> Any:
-        async with await psycopg.AsyncConnection.connect(
-            context.url(), row_factory=dict_row
-        ) as conn:
-            return await run(conn)
-
-    return asyncio.run(go())
 
 
 def _emit(rows: list[dict[str, Any]], columns: list[str], fmt: Format) -> None:
@@ -107,7 +92,7 @@ def sales(
     from reads import reports
 
     first, last = _period(start, end)
-    rows = _query(lambda conn: reports.sales(conn, first, last, granularity.value))
+    rows = context.read(lambda conn: reports.sales(conn, first, last, granularity.value))
     _emit(rows, ["period", "orders", "items", "gross", "refunds", "net"], fmt)
 
 
@@ -123,7 +108,7 @@ def top_products(
     from reads import reports
 
     first, last = _period(start, end)
-    rows = _query(lambda conn: reports.top_products(conn, first, last, by.value, limit))
+    rows = context.read(lambda conn: reports.top_products(conn, first, last, by.value, limit))
     _emit(rows, ["product_id", "name", "quantity", "revenue"], fmt)
 
 
@@ -137,7 +122,7 @@ def inventory(
     """Per product: on hand, reserved, available and stock value."""
     from reads import reports
 
-    rows, _ = _query(lambda conn: reports.inventory(conn, low_stock_below, 10_000, 0))
+    rows, _ = context.read(lambda conn: reports.inventory(conn, low_stock_below, 10_000, 0))
     _emit(
         rows,
         ["product_id", "name", "on_hand", "reserved", "available", "price", "stock_value"],

@@ -13,7 +13,7 @@ from reads import Conn, where
 # Every column by name, never `o.*`: a query's result type is the code's, not the table's, so
 # a migration that adds a column, or a rebuild's swap to a new relation, cannot change the
 # shape of a statement a pooled connection prepared before it (docs/architecture.md, Read side).
-_ORDER_COLUMNS = """
+ORDER_COLUMNS = """
     o.id, o.customer_id, o.status, o.total, o.currency, o.shipping_address, o.payment_method,
     o.payment_intent_id, o.carrier, o.tracking_number, o.created_at, o.updated_at,
     COALESCE((
@@ -33,7 +33,7 @@ class OrderFilter:
 
 
 async def get_order(conn: Conn, order_id: str) -> dict[str, Any] | None:
-    query = f"SELECT {_ORDER_COLUMNS} FROM orders o WHERE o.id = %s"  # noqa: S608 - fixed text  # nosec B608
+    query = f"SELECT {ORDER_COLUMNS} FROM orders o WHERE o.id = %s"  # noqa: S608 - fixed text  # nosec B608
     return await (await conn.execute(query, (order_id,))).fetchone()
 
 
@@ -57,7 +57,7 @@ async def list_orders(
         return [], total
     page_query = sql.SQL(
         "SELECT {} FROM orders o WHERE {} ORDER BY o.created_at DESC, o.id DESC LIMIT %s OFFSET %s"
-    ).format(sql.SQL(_ORDER_COLUMNS), condition)
+    ).format(sql.SQL(ORDER_COLUMNS), condition)
     rows = await (await conn.execute(page_query, [*params, limit, offset])).fetchall()
     return rows, total
 

@@ -9,7 +9,7 @@ from psycopg import sql
 
 from reads import Conn, like_pattern, where
 
-# Every column by name, never `*` (see _ORDER_COLUMNS in reads.orders).
+# Every column by name, never `*` (see ORDER_COLUMNS in reads.orders).
 _PRODUCT_COLUMNS = (
     "id, name, description, price, currency, category, tags, images, on_hand, reserved, "
     "available, status, created_at, updated_at"

@@ -6,7 +6,7 @@ from typing import Any
 
 from reads import Conn
 
-# Every column by name, never `*` (see _ORDER_COLUMNS in reads.orders).
+# Every column by name, never `*` (see ORDER_COLUMNS in reads.orders).
 _USER_COLUMNS = "id, name, email, password_hash, role, created_at"
 
 

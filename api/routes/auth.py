@@ -14,22 +14,26 @@ from api.errors import ErrorCode as E
 from api.idempotency import Idempotent
 from api.responses import respond
 from api.routes import API_PREFIX
+from api.routes.users import ERASED_VIEWS, erase
 from api.schemas.auth import LoginIn, RefreshIn, RegisteredOut, RegisterIn, TokensOut, UserOut
 from api.schemas.common import Envelope, command_docs, error_responses, read_responses
+from api.schemas.people import ErasedOut, EraseMeIn, ExportOut
 from api.security import CurrentUser
 from api.state import State
 from api.tokens import issue_tokens, rotate_tokens
 from api.writes import Commands, CommandsDep
 from ledger.application import Ledger
-from ledger.commands import RegisterUser
+from ledger.commands import EraseUser, RegisterUser
 from ledger.domain import Role
 from ledger.domain.users import normalise_email
 from ledger.passwords import check_policy, hash_password, verify_password
+from reads.people import person
 from reads.users import user_by_email, user_by_id
 
 router = APIRouter(prefix=f"{API_PREFIX}/auth", tags=["auth"])
 USERS = ("users",)
 UsersRead = Annotated[Consistency, Depends(consistent_with(*USERS))]
+PersonRead = Annotated[Consistency, Depends(consistent_with(*ERASED_VIEWS))]
 
 
 def client_address(request: Request) -> str:
@@ -135,3 +139,43 @@ async def me(
     return respond(
         Envelope(message="Current user", data=UserOut.from_row(row)), 200, consistency.headers
     )
+
+
+@router.get(
+    "/me/export",
+    response_model=Envelope[ExportOut],
+    responses=read_responses(E.UNAUTHORIZED, E.NOT_FOUND),
+)
+async def export_me(user: CurrentUser, state: State, consistency: PersonRead) -> Response:
+    """Everything the ledger holds about the signed-in user: profile, and orders with their
+    addresses and histories (GDPR access and portability)."""
+    async with state.pool.connection() as conn:
+        found = await person(conn, user.user_id)
+    if found is None:
+        raise ApiError("NOT_FOUND", "this user is not known (yet)")
+    document = ExportOut.from_person(found)
+    return respond(
+        Envelope(message="Everything the ledger holds about you", data=document),
+        200,
+        consistency.headers,
+    )
+
+
+@router.delete(
+    "/me",
+    response_model=Envelope[ErasedOut],
+    **command_docs(E.UNAUTHORIZED, E.NOT_FOUND, idempotent=False),
+)
+async def erase_me(
+    body: EraseMeIn, user: CurrentUser, state: State, commands: CommandsDep
+) -> Response:
+    """Erase the signed-in user, who confirms with their password."""
+    async with state.pool.connection() as conn:
+        row = await user_by_id(conn, user.user_id)
+    password_hash = row["password_hash"] if row else None
+    valid = await asyncio.get_running_loop().run_in_executor(
+        state.hashing, verify_password, password_hash, body.password
+    )
+    if not valid:
+        raise ApiError("UNAUTHORIZED", "the password is wrong")
+    return await erase(commands, EraseUser(user_id=user.user_id, erased_by=user.user_id))
