@@ -32,15 +32,24 @@ class SeedMix:
 
 
 def seed_mix(path: Path = LOCUSTFILE) -> SeedMix:
-    """The locustfile's PASSWORD, ORDER and @task weights, read without importing locust."""
+    """The locustfile's password, order body and @task weights, read without importing locust."""
     module = ast.parse(path.read_text())
     constants: dict[str, Any] = {}
     weights: dict[str, int] = {}
     for node in ast.walk(module):
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target = node.targets[0]
-            if isinstance(target, ast.Name) and target.id in {"PASSWORD", "ORDER"}:
-                constants[target.id] = ast.literal_eval(node.value)
+        # The seed's file spells its bodies out inline: the register body has the password,
+        # the order body its items.
+        if isinstance(node, ast.Dict):
+            fields = {
+                k.value: v
+                for k, v in zip(node.keys, node.values, strict=True)
+                if isinstance(k, ast.Constant)
+            }
+            password = fields.get("password")
+            if isinstance(password, ast.Constant):
+                constants["PASSWORD"] = password.value
+            if "items" in fields:
+                constants["ORDER"] = ast.literal_eval(node)
         if isinstance(node, ast.FunctionDef):
             for decorator in node.decorator_list:
                 if (
