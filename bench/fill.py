@@ -12,7 +12,7 @@ import random
 import time
 
 from bench import workload
-from ledger import contract
+from ledger import contract, personal
 from ledger.application import Ledger, new_id
 from ledger.commands import OrderItemRequest
 from ledger.demo import DEMO_SIZE
@@ -46,7 +46,7 @@ def fill(
         product: object = ledger.repository.get(f"prod_{n}")
         assert isinstance(product, Product)
         products[product.id] = product
-    customer = _new_user()
+    customer = _new_user(ledger)
     appended = 0
     placed = 0
     while appended < events:
@@ -54,8 +54,8 @@ def fill(
         touched: set[str] = set()
         for _ in range(ORDERS_PER_SAVE):
             if placed % USER_EVERY == 0:
-                customer = _new_user()
-                batch.extend(customer)
+                customer = _new_user(ledger)
+                batch.extend(customer[:2])
             hot = rng.random() < hot_share
             order_id = new_id(contract.ORDER_ID_PREFIX)
             items = [OrderItemRequest(p, 1) for p in workload.order_products(rng, hot)]
@@ -65,7 +65,7 @@ def fill(
                 items=items,
                 load=products.__getitem__,
                 currency=ledger.currency,
-                shipping_address=workload.ADDRESS,
+                shipping_address=_sealed_address(customer),
                 payment_method="card",
             )
             touched.update(p.id for p in reserved)
@@ -78,14 +78,31 @@ def fill(
     return appended, time.perf_counter() - started
 
 
-def _new_user() -> tuple[User, EmailClaim]:
+Customer = tuple[User, EmailClaim, bytes]  # the user, their claim, their data key
+
+
+def _new_user(ledger: Ledger) -> Customer:
+    """A customer whose personal fields are sealed with a data key of their own, as
+    `Ledger.register_user` seals them (ledger.personal)."""
     user_id = new_id(contract.USER_ID_PREFIX)
     email = f"{user_id}@bench.example"
+    with ledger.recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
+        key = ledger.keys.key_for(conn, user_id)
+    fields = {"name": "Bench Customer", "email": email, "password_hash": PASSWORD_HASH}
+    sealed = {k: contract.Sealed(personal.seal(key, user_id, k, v)) for k, v in fields.items()}
+    claim_id = ledger.email_claim_id(email)
     user = User(
         id=user_id,
-        name="Bench Customer",
-        email=email,
-        password_hash=PASSWORD_HASH,
+        name=sealed["name"],
+        email=sealed["email"],
+        password_hash=sealed["password_hash"],
         role=Role.CUSTOMER,
+        email_claim=claim_id,
     )
-    return user, EmailClaim(id=EmailClaim.id_for(email), user_id=user_id)
+    return user, EmailClaim(id=claim_id, user_id=user_id), key
+
+
+def _sealed_address(customer: Customer) -> contract.Sealed:
+    user, _, key = customer
+    address = workload.ADDRESS.as_event_data()
+    return contract.Sealed(personal.seal(key, user.id, "shipping_address", address))

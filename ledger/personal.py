@@ -183,14 +183,16 @@ def seal(key: bytes, subject: str, field: str, value: Any) -> str:
     return SEALED_PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode()
 
 
-def unseal(key: bytes | None, subject: str, field: str, sealed: str, erased: Any) -> Any:
-    """The value `seal` sealed, or `erased` when the subject's key is gone."""
+def unseal(key: bytes | AESGCM | None, subject: str, field: str, sealed: str, erased: Any) -> Any:
+    """The value `seal` sealed, or `erased` when the subject's key is gone. A reader opening
+    many fields of one subject passes `AESGCM(key)`, made once."""
     if key is None:
         return erased
     if not sealed.startswith(SEALED_PREFIX):
         raise ValueError(f"the {field} of {subject} is not sealed")
+    cipher = AESGCM(key) if isinstance(key, bytes) else key
     raw = base64.urlsafe_b64decode(sealed[len(SEALED_PREFIX) :])
-    plain = AESGCM(key).decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _associated(subject, field))
+    plain = cipher.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _associated(subject, field))
     return orjson.loads(plain)
 
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 import orjson
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ledger import contract, personal, upcasting
 from ledger.personal import KeyLookup
@@ -88,11 +89,11 @@ def _open(sealed: Sealed, keys: KeyLookup | None) -> None:
     """Replaces each sealed field by its value (or its erased value) in place."""
     if keys is None:
         raise RuntimeError("events with sealed personal data read without their keys")
-    found = keys({subject for _, subject, _ in sealed})
+    ciphers = {subject: AESGCM(key) for subject, key in keys({s for _, s, _ in sealed}).items()}
     for event_type, subject, data in sealed:
-        key = found.get(subject)
+        cipher = ciphers.get(subject)
         for field, erased in event_type.personal.items():
-            data[field] = personal.unseal(key, subject, field, data[field], erased)
+            data[field] = personal.unseal(cipher, subject, field, data[field], erased)
 
 
 def _time(stamp: Any) -> datetime:

@@ -11,7 +11,8 @@ import sys
 from contextlib import nullcontext
 
 from bench import old_shapes
-from ledger import upcasting
+from bench.database import bench_settings
+from ledger import personal, upcasting
 from projections.rebuild import rebuild
 from projections.registry import resolve
 
@@ -20,6 +21,8 @@ OLD_SHAPES_FLAG = "--old-shapes"
 
 def main(argv: list[str]) -> None:
     url, *names = [arg for arg in argv if arg != OLD_SHAPES_FLAG]
+    # The bench's master key: the rebuilds open the personal fields its ledger sealed.
+    personal.configure(bench_settings().secret_key)
     upcasters = old_shapes.upcasters() if OLD_SHAPES_FLAG in argv else ()
     figures = {}
     with upcasting.registered(*upcasters) if upcasters else nullcontext():
