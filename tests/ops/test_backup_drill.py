@@ -42,7 +42,8 @@ from tests.projector_process import (
 ADMIN_EMAIL = "drill-admin@example.com"
 # The runbook's data dump: the source of truth and the API state that is not rebuilt.
 BACKED_UP_TABLES = (
-    "ledger_events", "ledger_snapshots", "alembic_version", "refresh_tokens", "idempotency_keys"
+    "ledger_events", "ledger_snapshots", "alembic_version", "refresh_tokens", "idempotency_keys",
+    "personal_keys",
 )  # fmt: skip
 # Each order's path through the lifecycle, and how many orders take it.
 LIFECYCLES: dict[tuple[str, ...], int] = {
