@@ -52,6 +52,9 @@ class ProjectionStatusOut(BaseModel):
     updated_at: str | None
     rebuild_position: int | None
     rebuild_target: int | None
+    lease: str | None = Field(
+        description="The worker applying it (host:pid of the lease holder); null: none."
+    )
 
 
 @root_router.get("/health")
@@ -153,7 +156,8 @@ async def _refresh_projection_gauges(state: ApiState) -> None:
     responses=error_responses(E.UNAUTHORIZED, E.FORBIDDEN),
 )
 async def projections(_: AdminUser, state: State) -> Response:
-    """Every projection: position, head of the store, lag, state and dead letters."""
+    """Every projection: position, head of the store, lag, state, dead letters and the worker
+    holding its lease."""
     async with state.pool.connection() as conn:
         rows = await read_status_async(conn)
     data = [ProjectionStatusOut.model_validate(row) for row in rows]
