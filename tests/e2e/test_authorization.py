@@ -22,8 +22,10 @@ ADMIN = [
     ("POST", "/orders/{order}/ship"), ("POST", "/orders/{order}/deliver"),
     ("POST", "/orders/{order}/refund"), ("GET", "/reports/sales"),
     ("GET", "/reports/products/top"), ("GET", "/reports/inventory"),
-    ("GET", "/reports/orders/status"), ("GET", "/projections"),
+    ("GET", "/reports/orders/status"), ("GET", "/projections"), ("DELETE", "/users/{user}"),
 ]  # fmt: skip
+# The signed-in user's own data: their export, and their erasure (which needs a body).
+OWN = [("GET", "/auth/me/export"), ("DELETE", "/auth/me")]
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +35,7 @@ def world(stack: LedgerStack, admin_token: str) -> dict[str, str]:
         product = create_product(client, admin_token, stock=100)
         _, owner = register_and_login(client, "owner")
         _, other = register_and_login(client, "other")
+        victim, _ = register_and_login(client, "victim")  # the admin erases them
         order = client.post(
             "/orders",
             json={
@@ -42,13 +45,19 @@ def world(stack: LedgerStack, admin_token: str) -> dict[str, str]:
             },
             headers=auth(owner),
         ).json()["data"]
-    return {"product": str(product["id"]), "order": order["id"], "owner": owner, "other": other}
+    return {
+        "product": str(product["id"]),
+        "order": order["id"],
+        "owner": owner,
+        "other": other,
+        "victim": victim,
+    }
 
 
 def _call(
     client: httpx.Client, method: str, path: str, world: dict[str, str], token: str | None
 ) -> int:
-    url = path.format(product=world["product"], order=world["order"])
+    url = path.format(product=world["product"], order=world["order"], user=world["victim"])
     headers = auth(token) if token else {}
     # An empty JSON object: authorisation is decided before the body matters.
     body = None if method in {"GET", "DELETE"} else {}
@@ -58,7 +67,7 @@ def _call(
 def test_anonymous(client: httpx.Client, world: dict[str, str]) -> None:
     for method, path in PUBLIC:
         assert _call(client, method, path, world, None) == ANONYMOUS_OK, path
-    for method, path in SIGNED_IN + ADMIN:
+    for method, path in SIGNED_IN + OWN + ADMIN:
         assert _call(client, method, path, world, None) == 401, path
 
 

@@ -9,7 +9,7 @@ import httpx
 from api.app import create_app
 from tests.api_steps import customer_token
 from tests.data import auth, make_settings, order_body
-from tests.e2e.test_authorization import ADMIN, PUBLIC, SIGNED_IN
+from tests.e2e.test_authorization import ADMIN, OWN, PUBLIC, SIGNED_IN
 from tests.security.conftest import address_client
 from tests.servers import LedgerStack, create_product
 
@@ -19,7 +19,11 @@ CUSTOMER_WRITES = [("POST", "/orders")]
 
 
 def _normalise(path: str) -> str:
-    return path.replace("{product}", "{product_id}").replace("{order}", "{order_id}")
+    return (
+        path.replace("{product}", "{product_id}")
+        .replace("{order}", "{order_id}")
+        .replace("{user}", "{user_id}")
+    )
 
 
 def test_every_operation_is_in_a_matrix() -> None:
@@ -32,7 +36,7 @@ def test_every_operation_is_in_a_matrix() -> None:
     }
     covered = {
         (method, _normalise(path))
-        for method, path in PUBLIC + SIGNED_IN + ADMIN + ANONYMOUS_WRITES + CUSTOMER_WRITES
+        for method, path in PUBLIC + SIGNED_IN + OWN + ADMIN + ANONYMOUS_WRITES + CUSTOMER_WRITES
     }
     assert operations == covered
 
