@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas.auth import UserOut
+from api.schemas.auth import EXAMPLE_PASSWORD, UserOut
 from api.schemas.common import Model, Text
 from api.schemas.orders import HistoryEntryOut, OrderOut
 from reads.people import Person
@@ -37,7 +37,7 @@ class ExportOut(BaseModel):
 
 
 class EraseMeIn(Model):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"password": "Str0ng!Passw0rd"}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [{"password": EXAMPLE_PASSWORD}]})
 
     password: Annotated[Text, Field(min_length=1, max_length=256)]
 
