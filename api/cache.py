@@ -1,8 +1,8 @@
 """The read cache's store: response bodies by key, in process first, then Redis.
 
 The middleware that answers cached catalog reads from it is api.cached_reads. Keys carry the
-projection's position and generation (see there), so nothing is ever invalidated: a projection
-that moves on makes new keys, and old entries just age out. Two levels: a bounded in-process
+projection's generation and a version of what is shown (see there), so nothing is ever
+invalidated: a change makes new keys, and old entries just age out. Two levels: a bounded in-process
 LRU (a hit costs no routing, validation or serialisation) and Redis, shared by the workers,
 when configured, under the ledger's namespace. Any Redis error bypasses Redis."""
 
@@ -40,11 +40,12 @@ class ResponseCache:
         self._max_entries = max_entries
 
     @staticmethod
-    def key(kind: str, position: int, query: bytes, generation: int) -> str:
-        """The key of `query`'s response read at `position` of the projection's `generation`
-        (its count of rebuilds, 0 until the first)."""
+    def key(kind: str, version: int | str, query: bytes, generation: int) -> str:
+        """The key of `query`'s response at `version` (api.cached_reads: a position, or a
+        digest of the row shown) of the projection's `generation` (its count of rebuilds, 0
+        until the first)."""
         digest = hashlib.sha256(query).hexdigest()[:32]
-        return f"{kind}:{generation}:{position}:{digest}"
+        return f"{kind}:{generation}:{version}:{digest}"
 
     async def get(self, key: str) -> bytes | None:
         body = self._local.get(key)

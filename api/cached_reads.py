@@ -1,14 +1,20 @@
 """The read-cache middleware: public catalog responses (the product list and detail), never
 anything user-specific, answered from the store (api.cache) before FastAPI routes the request.
 
-Keys carry the projection's position and generation as `projection_positions` holds them, read
-(one query on the read pool) before the body, where the request reads (api.read_source): on
-the primary, an entry is never older than any position a process has acknowledged; on the
-replica, which serves a request only once it has the client's own last write, never older
-than that write. A primary that has not yet reached the client's write sends the request on
-to the route, which waits for it. A rebuild, which bumps the generation, makes every key new
-even at an unchanged position. A failed position read bypasses the cache, unless no connection
-came within the pool's timeout: that is the route's 503 at once.
+Keys carry the projection's position and generation as `projection_positions` holds them, and a
+version of what the response shows (reads.products: the position for the list, a digest of the
+product's row for its detail, so that a write to one product does not evict another's entry),
+all read in one query on the read pool before the body, where the request reads
+(api.read_source): on the primary, an entry is never older than any position a process has
+acknowledged; on the replica, which serves a request only once it has the client's own last
+write, never older than that write. A primary that has not yet reached the client's write sends
+the request on to the route, which waits for it. A rebuild, which bumps the generation, makes
+every key new even at an unchanged position. A failed version read bypasses the cache, unless no
+connection came within the pool's timeout: that is the route's 503 at once.
+
+Misses of one key in one worker share one run of the route: the first runs it, the others wait
+(bounded) for its body. Its body was read after the version they all read, so it is at least as
+new as each of them needs.
 
 Only a 200 that the app itself produced for exactly the same path and query is stored, so a
 hit answers what the route would have answered at that position. Which routes are cached is
@@ -19,6 +25,7 @@ store and currency once the lifespan opened them (None before)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -36,7 +43,8 @@ from ledger.logs import get_logger
 from reads import ReadPool
 
 CONSISTENCY_HEADER = b"x-ledger-consistency"
-_VERSION = "SELECT position, generation FROM projection_positions WHERE name = %s"
+# How long a miss waits for another request's run of the same key before running its own.
+SHARED_MISS_WAIT_SECONDS = 2.0
 log = get_logger("ledger.api.cache")
 
 
@@ -61,20 +69,24 @@ class CachedRoute:
     kind: str  # the cache key's kind
     projection: str
     route: APIRoute  # its path template labels the metrics; its compiled path matches
+    # One row: position, generation and version (NULL: nothing to cache), with the path's
+    # parameters by name.
+    version: str
 
 
 def cached_routes(
-    router: APIRouter, projection: str, endpoints: Mapping[str, Callable[..., Any]]
+    router: APIRouter, projection: str, endpoints: Mapping[str, tuple[Callable[..., Any], str]]
 ) -> tuple[CachedRoute, ...]:
-    """The GET routes of `router` whose endpoints are `endpoints` (by cache key kind), cached
-    while `projection` stays put."""
+    """The GET routes of `router` whose endpoints are `endpoints` (by cache key kind, each with
+    its version query), reading `projection`."""
     routes = {
         route.endpoint: route
         for route in router.routes
         if isinstance(route, APIRoute) and "GET" in (route.methods or ())
     }
     return tuple(
-        CachedRoute(kind, projection, routes[endpoint]) for kind, endpoint in endpoints.items()
+        CachedRoute(kind, projection, routes[endpoint], version)
+        for kind, (endpoint, version) in endpoints.items()
     )
 
 
@@ -90,18 +102,21 @@ class CachedReads:
         self.app = app
         self.routes = routes
         self.backend = backend
+        # The misses running the route now, by key: their bodies (None: no 200 to share).
+        self._misses: dict[str, asyncio.Future[bytes | None]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = self._cacheable(scope)
-        backend = self.backend() if route else None
-        if route is None or backend is None:
+        matched = self._cacheable(scope)
+        backend = self.backend() if matched else None
+        if matched is None or backend is None:
             await self.app(scope, receive, send)
             return
+        route, params = matched
         source = read_source.current()
         if source is not None:  # the replica serves it if it has the client's own last write
             source.choose((route.projection,), source.client_position)
         try:
-            version = await _version(backend.pool, route.projection)
+            position, generation, version = await _version(backend.pool, route.version, params)
         except PoolTimeout as exc:
             # The pool waited its whole timeout: the route would wait as long again, for the
             # same 503.
@@ -112,58 +127,88 @@ class CachedReads:
             log.debug("cache bypassed: projection position unreadable", error=str(exc))
             await self.app(scope, receive, send)
             return
-        position, generation = version
-        if source is not None and position < source.client_position:
-            await self.app(scope, receive, send)  # the route waits for the client's write
+        if version is None or (source is not None and position < source.client_position):
+            # Nothing to cache (a 404), or the route waits for the client's write.
+            await self.app(scope, receive, send)
             return
         query = scope["path"].encode() + b"?" + scope["query_string"]
         cache = backend.cache
-        key = cache.key(route.kind, position, query, generation)
+        key = cache.key(route.kind, version, query, generation)
         cached = await cache.get(key)
+        if cached is None and (running := self._misses.get(key)) is not None:
+            cached = await _shared(running)
         if cached is not None:
             scope["route"] = route.route
             await _send_json(send, cached)
             return
-        await self.app(scope, receive, _storing(send, cache, key))
+        await self._miss(key, scope, receive, Storing(send, cache, key))
 
-    def _cacheable(self, scope: Scope) -> CachedRoute | None:
+    async def _miss(self, key: str, scope: Scope, receive: Receive, send: Storing) -> None:
+        """Runs the route, sharing its body with the misses of `key` that come meanwhile."""
+        running = self._misses.setdefault(key, asyncio.get_running_loop().create_future())
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            if self._misses.get(key) is running:
+                del self._misses[key]
+            if not running.done():
+                running.set_result(send.body)
+
+    def _cacheable(self, scope: Scope) -> tuple[CachedRoute, dict[str, str]] | None:
         if scope["type"] != "http" or scope["method"] != "GET":
             return None
         if any(name == CONSISTENCY_HEADER for name, _ in scope["headers"]):
             return None  # the route waits for the asked position first
         path: str = scope["path"]
         for route in self.routes:
-            if route.route.path_regex.fullmatch(path):
-                return route
+            if match := route.route.path_regex.fullmatch(path):
+                return route, match.groupdict()
         return None
 
 
-async def _version(pool: ReadPool, projection: str) -> tuple[int, int]:
-    """The projection's (position, generation) as committed."""
+async def _version(
+    pool: ReadPool, query: str, params: dict[str, str]
+) -> tuple[int, int, str | None]:
+    """The projection's position and generation as committed, and the response's version."""
     async with pool.connection() as conn:
-        cursor = await conn.execute(_VERSION, (projection,))
+        cursor = await conn.execute(query, params)
         row = await cursor.fetchone()
-    return (int(row["position"]), int(row["generation"])) if row else (0, 0)
+    if row is None:  # no projector has written yet
+        return 0, 0, None
+    version = row["version"]
+    return int(row["position"]), int(row["generation"]), None if version is None else str(version)
 
 
-def _storing(send: Send, cache: ResponseCache, key: str) -> Send:
-    """`send`, keeping a 200's body and storing it once complete."""
-    status = 0
-    chunks: list[bytes] = []
+async def _shared(running: asyncio.Future[bytes | None]) -> bytes | None:
+    """The body of another request's miss of the same key, if it comes in time."""
+    try:
+        return await asyncio.wait_for(asyncio.shield(running), SHARED_MISS_WAIT_SECONDS)
+    except TimeoutError:
+        return None
 
-    async def storing_send(message: Message) -> None:
-        nonlocal status
+
+class Storing:
+    """`send`, keeping a 200's body and storing it once complete; `body` is it then."""
+
+    def __init__(self, send: Send, cache: ResponseCache, key: str) -> None:
+        self._send = send
+        self._cache = cache
+        self._key = key
+        self._status = 0
+        self._chunks: list[bytes] = []
+        self.body: bytes | None = None
+
+    async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
-            status = message["status"]
-        elif message["type"] == "http.response.body" and status == 200:
-            chunks.append(message.get("body", b""))
+            self._status = message["status"]
+        elif message["type"] == "http.response.body" and self._status == 200:
+            self._chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
-                await send(message)
-                await cache.put(key, b"".join(chunks))
+                await self._send(message)
+                self.body = b"".join(self._chunks)
+                await self._cache.put(self._key, self.body)
                 return
-        await send(message)
-
-    return storing_send
+        await self._send(message)
 
 
 async def _send_json(send: Send, body: bytes) -> None:

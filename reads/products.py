@@ -23,6 +23,22 @@ _ORDER_BY = {
 }
 
 
+# What a cached catalog read is keyed by (api.cached_reads): the products projection's position
+# and generation, and a version of what the response shows. For the list that is the position
+# itself (any product may enter, leave or move in a page); for one product it is a digest of its
+# row, so a write to another product keeps its entry. One statement, so the position and the row
+# are of one snapshot. `version` is NULL when there is no such product: nothing to cache.
+CATALOG_VERSION = (
+    "SELECT position, generation, position::text AS version FROM projection_positions "
+    "WHERE name = 'products'"
+)
+PRODUCT_VERSION = (
+    "SELECT pp.position, pp.generation, md5(p::text) AS version "
+    "FROM projection_positions pp LEFT JOIN products p ON p.id = %(product_id)s "
+    "WHERE pp.name = 'products'"
+)
+
+
 @dataclass(frozen=True)
 class ProductFilter:
     category: str | None = None

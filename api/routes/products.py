@@ -35,7 +35,13 @@ from ledger.application import Ledger
 from ledger.commands import AdjustStock, CreateProduct, DiscontinueProduct, UpdateProduct
 from ledger.domain import parse_minor
 from ledger.domain.errors import ValidationError
-from reads.products import ProductFilter, get_product, list_products
+from reads.products import (
+    CATALOG_VERSION,
+    PRODUCT_VERSION,
+    ProductFilter,
+    get_product,
+    list_products,
+)
 
 router = APIRouter(
     prefix=f"{API_PREFIX}/products", tags=["products"], dependencies=[known_query_only]
@@ -113,9 +119,11 @@ async def product_detail(
     return respond_json(envelope, 200, consistency.headers)
 
 
-# The catalog reads answered from the read cache (api.cached_reads) while `products` stays put.
+# The catalog reads answered from the read cache (api.cached_reads), each keyed by its version.
 CACHED_ROUTES = cached_routes(
-    router, "products", {"products": list_catalog, "product": product_detail}
+    router,
+    "products",
+    {"products": (list_catalog, CATALOG_VERSION), "product": (product_detail, PRODUCT_VERSION)},
 )
 
 # What an admin's product command may answer besides invalid input: CONFLICT covers an id
@@ -133,18 +141,23 @@ async def create_product(
     body: ProductCreateIn, admin: AdminUser, state: State, commands: CommandsDep
 ) -> Response:
     """Create a product (admin)."""
-    command = CreateProduct(
+    command = create_command(body, state.settings.ledger_currency)
+    return await commands.write_once(
+        admin.user_id, Ledger.create_product, command, PRODUCT, "Product created", 201
+    )
+
+
+def create_command(body: ProductCreateIn, currency: str) -> CreateProduct:
+    """The command a product creation asks for (the API's and the back office's)."""
+    return CreateProduct(
         product_id=body.id,
         name=body.name,
         description=body.description,
-        price=to_minor(body.price, state.settings.ledger_currency, ("body", "price")),
+        price=to_minor(body.price, currency, ("body", "price")),
         category=body.category,
         tags=tuple(body.tags),
         images=tuple(body.images),
         stock=body.stock,
-    )
-    return await commands.write_once(
-        admin.user_id, Ledger.create_product, command, PRODUCT, "Product created", 201
     )
 
 
@@ -161,19 +174,23 @@ async def update_product(
     commands: CommandsDep,
 ) -> Response:
     """Change a product's details or price (admin)."""
+    command = update_command(product_id, body, state.settings.ledger_currency)
+    return await commands.write(Ledger.update_product, command, PRODUCT, "Product updated")
+
+
+def update_command(product_id: str, body: ProductUpdateIn, currency: str) -> UpdateProduct:
+    """The command a product change asks for (the API's and the back office's): the fields
+    `body` leaves out stay as they are."""
     price = body.price
-    command = UpdateProduct(
+    return UpdateProduct(
         product_id=product_id,
         name=body.name,
         description=body.description,
         category=body.category,
         tags=tuple(body.tags) if body.tags is not None else None,
         images=tuple(body.images) if body.images is not None else None,
-        price=to_minor(price, state.settings.ledger_currency, ("body", "price"))
-        if price is not None
-        else None,
+        price=to_minor(price, currency, ("body", "price")) if price is not None else None,
     )
-    return await commands.write(Ledger.update_product, command, PRODUCT, "Product updated")
 
 
 @router.post(
