@@ -29,7 +29,9 @@ P = TypeVar("P")
 @dataclass(slots=True)
 class Event(Generic[P]):
     """One stored event: its store position, aggregate, version, name, time and fields
-    (`data`, typed by the handler that takes it: `Event[contract.OrderPlaced]`)."""
+    (`data`, typed by the handler that takes it: `Event[contract.OrderPlaced]`), and `part`:
+    which of the events its stored row stands for it is (0; 0, 1, ... when an upcaster split
+    the row, so the parts, sharing a position and version, stay apart)."""
 
     position: int
     originator_id: str
@@ -37,6 +39,7 @@ class Event(Generic[P]):
     name: str
     timestamp: datetime
     data: P
+    part: int = 0
 
 
 # The name an event reads as when an upcaster drops it: no projection handles it, and it still
@@ -55,7 +58,8 @@ def decode_rows(rows: Iterable[Row], keys: KeyLookup | None = None) -> list[Even
     whole batch in one `keys` call, or read as its erased value when the person's key is gone
     (ledger.personal); then the registered upcasters (ledger.upcasting) are applied to each
     row's (name, class_version). A row an upcaster splits gives several events, each at the
-    row's position and version; a dropped row gives one event named DROPPED."""
+    row's position and version, numbered by `part`; a dropped row gives one event named
+    DROPPED."""
     stored: list[tuple[int, str, int, str, int, datetime, dict[str, Any]]] = []
     sealed: Sealed = []
     for position, originator_id, version, topic, state in rows:
@@ -81,7 +85,10 @@ def decode_rows(rows: Iterable[Row], keys: KeyLookup | None = None) -> list[Even
         today = upcasting.expand(name, stored_version, data)
         if not today:
             events.append(Event(position, originator_id, version, DROPPED, stamp, {}))
-        events += [Event(position, originator_id, version, n, stamp, d) for n, _, d in today]
+        events += [
+            Event(position, originator_id, version, n, stamp, d, part)
+            for part, (n, _, d) in enumerate(today)
+        ]
     return events
 
 

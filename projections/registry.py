@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from projections.base import Projection
+from projections.history import HistoryProjection
 from projections.inventory import InventoryProjection
 from projections.orders import OrdersProjection
 from projections.products import ProductsProjection
@@ -17,6 +18,7 @@ PROJECTIONS: dict[str, type[Projection]] = {
         OrdersProjection,
         InventoryProjection,
         SalesProjection,
+        HistoryProjection,
     )
 }
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from ledger.application import Ledger
 from ledger.commands import ChangeOrderStatus, CreateProduct, OrderItemRequest, PlaceOrder
@@ -32,6 +33,7 @@ READ_TABLES: dict[str, str] = {
     "inventory": "product_id",
     "sales_orders": "order_id",
     "sales_lines": "order_id, line_no",
+    "event_history": "position, part",
 }
 # Arguments each transition needs, beyond the order and the actor.
 TRANSITION_ARGS: dict[str, dict[str, str]] = {
@@ -177,3 +179,35 @@ def projector(
         yield process
     finally:
         stop(process)
+
+
+def copy_event(
+    url: str,
+    source: tuple[str, int],
+    target: tuple[str, int],
+    drop: tuple[str, ...] = (),
+    put: dict[str, Any] | None = None,
+) -> int:
+    """Appends a copy of a stored event under another aggregate id and version, with fields
+    dropped or replaced, by plain SQL (the sequence default gives it the next position)."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "INSERT INTO ledger_events (originator_id, originator_version, topic, state) "
+            "SELECT %s, %s, topic, convert_to("
+            "((convert_from(state, 'UTF8')::jsonb - %s::text[]) || %s)::text, 'UTF8') "
+            "FROM ledger_events WHERE originator_id = %s AND originator_version = %s "
+            "RETURNING notification_id",
+            (*target, list(drop), Jsonb(put or {}), *source),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def fix_event(url: str, position: int, put: dict[str, Any]) -> None:
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "UPDATE ledger_events SET state = convert_to("
+            "(convert_from(state, 'UTF8')::jsonb || %s)::text, 'UTF8') "
+            "WHERE notification_id = %s",
+            (Jsonb(put), position),
+        )
