@@ -25,7 +25,7 @@ from tests.processes import cli_env, free_port, stop, wait_until
 from tests.projector_process import caught_up, create_product, head
 
 Samples = list[tuple[str, dict[str, str], float]]
-PROJECTION_NAMES = ("products", "users", "orders", "inventory", "sales")
+PROJECTION_NAMES = ("products", "users", "orders", "inventory", "sales", "history")
 
 
 def samples(text: str) -> Samples:
