@@ -20,6 +20,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
+from api import admin
 from api.cache import ResponseCache
 from api.cached_reads import CachedReads
 from api.errors import install_error_handlers
@@ -89,6 +90,7 @@ def create_app(settings: Settings) -> FastAPI:
         _summaries_from_docstrings(router)
         app.include_router(router)
     app.include_router(ops.root_router)
+    admin.install(app)
     app.add_middleware(CachedReads, routes=products.CACHED_ROUTES, backend=opened.get)
     app.add_middleware(ReadRouting, replica=opened.replica)
     if settings.ledger_cors_origins.strip():
@@ -172,6 +174,7 @@ async def _open(settings: Settings) -> ApiState:
     namespace = await _redis_namespace(settings, pool) if redis is not None else ""
     return ApiState(
         settings=settings,
+        database_url=url,
         ledger=ledger,
         commands=ThreadPoolExecutor(max_workers=size, thread_name_prefix="command"),
         hashing=ThreadPoolExecutor(

@@ -32,6 +32,13 @@ _SECURITY_HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
 _CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+# The back office's pages load their own style sheet and script, and post forms to themselves.
+_CONSOLE_PATH = "/admin"
+_CONSOLE_CSP = (
+    b"content-security-policy",
+    b"default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; "
+    b"img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+)
 UNMATCHED_ROUTE = "<unmatched>"
 log = get_logger("ledger.api")
 # Made request ids: a random prefix per process and a counter, as unique as a UUID4 per
@@ -82,7 +89,9 @@ class RequestMiddleware:
                 elapsed = time.perf_counter() - started
                 headers.append((b"x-process-time", f"{elapsed:.6f}".encode()))
                 headers.extend(_SECURITY_HEADERS)
-                if not path.startswith(_DOCS_PATHS):
+                if path.startswith(_CONSOLE_PATH):
+                    headers.append(_CONSOLE_CSP)
+                elif not path.startswith(_DOCS_PATHS):
                     headers.append(_CSP)
                 message["headers"] = headers
             await send(message)

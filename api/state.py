@@ -22,6 +22,8 @@ from reads import ReadPool
 @dataclass
 class ApiState:
     settings: Settings
+    # The primary's URL, for what runs beside the pools (a rebuild the back office starts).
+    database_url: str
     ledger: Ledger
     # Commands run here, one thread per write-pool connection: load queues instead of failing.
     commands: ThreadPoolExecutor

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
@@ -19,7 +19,7 @@ from api.schemas.auth import LoginIn, RefreshIn, RegisteredOut, RegisterIn, Toke
 from api.schemas.common import Envelope, command_docs, error_responses, read_responses
 from api.schemas.people import ErasedOut, EraseMeIn, ExportOut
 from api.security import CurrentUser
-from api.state import State
+from api.state import ApiState, State
 from api.tokens import issue_tokens, rotate_tokens
 from api.writes import Commands, CommandsDep
 from ledger.application import Ledger
@@ -84,8 +84,19 @@ async def _register(body: RegisterIn, state: State, commands: Commands) -> Respo
 )
 async def login(body: LoginIn, request: Request, state: State) -> Response:
     """Sign in with email and password; returns an access and a refresh token."""
+    user = await authenticate(state, request, body.email, body.password)
+    async with state.pool.connection() as conn:
+        tokens = await issue_tokens(conn, state.settings, user["id"], user["role"])
+    return respond(Envelope(message="Signed in", data=tokens))
+
+
+async def authenticate(
+    state: ApiState, request: Request, email: str, password: str
+) -> dict[str, Any]:
+    """The user row `email` and `password` sign in as (the API's login and the back office's
+    both), under the sign-in rate limits; UNAUTHORIZED when they do not match."""
     settings = state.settings
-    email = normalise_email(body.email)
+    email = normalise_email(email)
     await state.limiter.hit("auth-address", client_address(request), settings.auth_address_rate)
     # A failed-login slot is taken before the password is checked, so concurrent attempts
     # cannot all pass; only a wrong password keeps it.
@@ -96,17 +107,15 @@ async def login(body: LoginIn, request: Request, state: State) -> Response:
             user = await user_by_email(conn, email)
         password_hash = user["password_hash"] if user else None
         valid = await asyncio.get_running_loop().run_in_executor(
-            state.hashing, verify_password, password_hash, body.password
+            state.hashing, verify_password, password_hash, password
         )
         if not valid or user is None:
             wrong_password = True
             raise ApiError("UNAUTHORIZED", "invalid email or password")
-        async with state.pool.connection() as conn:
-            tokens = await issue_tokens(conn, settings, user["id"], user["role"])
+        return user
     finally:
         if not wrong_password:
             await state.limiter.release(reservation)
-    return respond(Envelope(message="Signed in", data=tokens))
 
 
 @router.post(

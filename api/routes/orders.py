@@ -207,6 +207,22 @@ TRANSITIONS = (
 )  # fmt: skip
 
 
+def status_command(
+    transition: Transition, order_id: str, caller: Principal, body: Model | None
+) -> ChangeOrderStatus:
+    """The command `transition` of an order asks for (the API's and the back office's): an
+    owner who is not an admin may only make it on their own order."""
+    fields = (body or transition.body()).model_dump()
+    owner_id = None if caller.is_admin or not transition.owner_may else caller.user_id
+    return ChangeOrderStatus(
+        order_id=order_id,
+        transition=transition.name,
+        actor=caller.user_id,
+        owner_id=owner_id,
+        **fields,
+    )
+
+
 def _transition_endpoint(transition: Transition) -> Callable[..., Awaitable[Response]]:
     """The route function of `transition`, with the signature FastAPI reads its parameters,
     body and caller from."""
@@ -214,15 +230,7 @@ def _transition_endpoint(transition: Transition) -> Callable[..., Awaitable[Resp
     async def endpoint(
         order_id: str, caller: Principal, commands: CommandsDep, body: Model | None = None
     ) -> Response:
-        fields = (body or transition.body()).model_dump()
-        owner_id = None if caller.is_admin or not transition.owner_may else caller.user_id
-        command = ChangeOrderStatus(
-            order_id=order_id,
-            transition=transition.name,
-            actor=caller.user_id,
-            owner_id=owner_id,
-            **fields,
-        )
+        command = status_command(transition, order_id, caller, body)
         return await commands.write_once(
             caller.user_id, Ledger.change_order_status, command, ORDER, transition.message
         )

@@ -4,10 +4,8 @@ while other aggregates carry on; once the cause is fixed, a retry applies them i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 import projections
 from ledger.application import Ledger
@@ -17,45 +15,15 @@ from projections.applier import PARKED_BEHIND
 from projections.registry import PROJECTIONS
 from projections.status import read_status
 from tests.projector_process import (
+    copy_event,
     create_product,
+    fix_event,
     head,
     place_order,
     rebuilt_snapshot,
     run_cli,
     snapshot,
 )
-
-
-def _copy_event(
-    url: str,
-    source: tuple[str, int],
-    target: tuple[str, int],
-    drop: tuple[str, ...] = (),
-    put: dict[str, Any] | None = None,
-) -> int:
-    """Appends a copy of a stored event under another aggregate id and version, with fields
-    dropped or replaced, by plain SQL (the sequence default gives it the next position)."""
-    with psycopg.connect(url) as conn:
-        row = conn.execute(
-            "INSERT INTO ledger_events (originator_id, originator_version, topic, state) "
-            "SELECT %s, %s, topic, convert_to("
-            "((convert_from(state, 'UTF8')::jsonb - %s::text[]) || %s)::text, 'UTF8') "
-            "FROM ledger_events WHERE originator_id = %s AND originator_version = %s "
-            "RETURNING notification_id",
-            (*target, list(drop), Jsonb(put or {}), *source),
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-def _fix_event(url: str, position: int, put: dict[str, Any]) -> None:
-    with psycopg.connect(url) as conn:
-        conn.execute(
-            "UPDATE ledger_events SET state = convert_to("
-            "(convert_from(state, 'UTF8')::jsonb || %s)::text, 'UTF8') "
-            "WHERE notification_id = %s",
-            (Jsonb(put), position),
-        )
 
 
 def _parked(url: str, projection: str) -> list[tuple[int, str, int, str]]:
@@ -81,10 +49,10 @@ def test_a_poison_event_parks_its_aggregate_and_a_retry_applies_it_in_order(
     ledger.adjust_stock(AdjustStock("prod_tpl", 1, "delivery"))
     # Missing a field the products handler reads (inventory does not need it): fails in the
     # handler. A null price fails in the database, for both products and inventory.
-    bad_1 = _copy_event(url, ("prod_tpl", 1), ("prod_bad", 1), drop=("description",))
-    null_1 = _copy_event(url, ("prod_tpl", 1), ("prod_null", 1), put={"price": None})
-    bad_2 = _copy_event(url, ("prod_tpl", 2), ("prod_bad", 2))
-    null_2 = _copy_event(url, ("prod_tpl", 2), ("prod_null", 2))
+    bad_1 = copy_event(url, ("prod_tpl", 1), ("prod_bad", 1), drop=("description",))
+    null_1 = copy_event(url, ("prod_tpl", 1), ("prod_null", 1), put={"price": None})
+    bad_2 = copy_event(url, ("prod_tpl", 2), ("prod_bad", 2))
+    null_2 = copy_event(url, ("prod_tpl", 2), ("prod_null", 2))
     create_product(ledger, "prod_ok", stock=3)
     place_order(ledger, "ord_ok", {"prod_ok": 2})
 
@@ -115,7 +83,7 @@ def test_a_poison_event_parks_its_aggregate_and_a_retry_applies_it_in_order(
     assert {s.position for s in statuses.values()} == {head(url)}
 
     # Later events of a parked aggregate queue behind it; the others keep flowing.
-    bad_3 = _copy_event(url, ("prod_tpl", 3), ("prod_bad", 3))
+    bad_3 = copy_event(url, ("prod_tpl", 3), ("prod_bad", 3))
     create_product(ledger, "prod_ok2")
     projections.catch_up(url)
     assert _parked(url, "products")[-1][:3] == (bad_3, "prod_bad", 3)
@@ -126,8 +94,8 @@ def test_a_poison_event_parks_its_aggregate_and_a_retry_applies_it_in_order(
     assert (again.applied, again.still_parked) == (0, 5)
     assert [p[0] for p in _parked(url, "products")] == [bad_1, null_1, bad_2, null_2, bad_3]
 
-    _fix_event(url, bad_1, {"description": "restored"})
-    _fix_event(url, null_1, {"price": 250})
+    fix_event(url, bad_1, {"description": "restored"})
+    fix_event(url, null_1, {"price": 250})
     fixed = dead_letters.retry(url, PROJECTIONS["products"]())
     assert (fixed.applied, fixed.still_parked) == (5, 0)
     cli = run_cli(url, tmp_path, "projections", "dead-letters", "inventory", "--retry")
@@ -140,8 +108,12 @@ def test_a_poison_event_parks_its_aggregate_and_a_retry_applies_it_in_order(
             "SELECT id, on_hand, description FROM products WHERE id = 'prod_bad'"
         ).fetchall()
     assert on_hand == [("prod_bad", 16, "restored")]  # versions 1, 2 and 3, in order
+    # The history shows each event as it was applied: this test rewrote stored events to fix
+    # them, which a live store never does, so only the history differs after a rebuild.
     live = snapshot(url)
-    assert rebuilt_snapshot(url) == live
+    rebuilt = rebuilt_snapshot(url)
+    del live["event_history"], rebuilt["event_history"]
+    assert rebuilt == live
 
 
 def _generation(url: str, projection: str) -> int:
@@ -160,13 +132,13 @@ def test_a_retry_that_applies_rows_starts_a_new_generation(
     # keep answering what they read before it.
     url = database_url
     create_product(ledger, "prod_tpl", stock=10)
-    bad = _copy_event(url, ("prod_tpl", 1), ("prod_bad", 1), drop=("description",))
+    bad = copy_event(url, ("prod_tpl", 1), ("prod_bad", 1), drop=("description",))
     projections.catch_up(url)
     before = _generation(url, "products")
     nothing = dead_letters.retry(url, PROJECTIONS["inventory"]())
     assert nothing.applied == 0
     assert _generation(url, "inventory") == 0  # nothing applied: the same generation
-    _fix_event(url, bad, {"description": "fixed"})
+    fix_event(url, bad, {"description": "fixed"})
     fixed = dead_letters.retry(url, PROJECTIONS["products"]())
     assert fixed.applied == 1
     assert _generation(url, "products") == before + 1
