@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import jwt
 from fastapi import Depends
@@ -53,16 +53,27 @@ def create_access_token(settings: Settings, user_id: str, role: str) -> tuple[st
     return jwt.encode(claims, settings.secret_key, algorithm=ALGORITHM), lifetime
 
 
+def verified_claims(
+    settings: Settings, token: str, audience: str, required: list[str]
+) -> dict[str, Any]:
+    """The claims of a token this API signed for `audience` (an access token, a back-office
+    session); raises jwt.PyJWTError when it is not one, or no longer valid."""
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        settings.secret_key,
+        algorithms=[ALGORITHM],
+        audience=audience,
+        issuer=ISSUER,
+        leeway=_LEEWAY_SECONDS,
+        options={"require": required},
+    )
+    return claims
+
+
 def decode_access_token(settings: Settings, token: str) -> Principal:
     try:
-        claims = jwt.decode(
-            token,
-            settings.secret_key,
-            algorithms=[ALGORITHM],
-            audience=AUDIENCE,
-            issuer=ISSUER,
-            leeway=_LEEWAY_SECONDS,
-            options={"require": ["exp", "nbf", "iat", "sub", "iss", "aud"]},
+        claims = verified_claims(
+            settings, token, AUDIENCE, ["exp", "nbf", "iat", "sub", "iss", "aud"]
         )
     except jwt.ExpiredSignatureError:
         raise _unauthorized("the access token has expired") from None

@@ -16,7 +16,7 @@ from typing import Annotated
 import jwt
 from fastapi import Depends, Request, Response
 
-from api.security import ALGORITHM, ISSUER
+from api.security import ALGORITHM, ISSUER, verified_claims
 from api.state import State
 from ledger.domain import Role
 from ledger.settings import Settings
@@ -55,14 +55,7 @@ def session_token(settings: Settings, user_id: str) -> str:
 def session_user(settings: Settings, token: str) -> str | None:
     """The user id a session cookie names, or None when it is not a valid, live one."""
     try:
-        claims = jwt.decode(
-            token,
-            settings.secret_key,
-            algorithms=[ALGORITHM],
-            audience=AUDIENCE,
-            issuer=ISSUER,
-            options={"require": ["exp", "iat", "sub", "iss", "aud"]},
-        )
+        claims = verified_claims(settings, token, AUDIENCE, ["exp", "iat", "sub", "iss", "aud"])
     except jwt.PyJWTError:
         return None
     subject = claims.get("sub")
