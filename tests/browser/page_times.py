@@ -1,7 +1,8 @@
-"""How long the back office's pages take at a million events: `python -m tests.browser.page_times
-URL` (URL: the database tests.browser.big_store made) starts `ledger serve` on it, signs in as
-a new admin through the sign-in form, and times each main page as a browser asks for it (the
-whole response, server-rendered), reporting the median and worst of ROUNDS after a warm-up."""
+"""How long the back office's pages take at a million events:
+`python -m tests.browser.page_times URL` (URL: the database tests.browser.big_store made)
+starts `ledger serve` and the projectors on it, signs in as a new admin through the sign-in
+form, and times each main page as a browser asks for it (the whole server-rendered response),
+reporting the median and worst of ROUNDS after a warm-up."""
 
 from __future__ import annotations
 
@@ -66,7 +67,6 @@ def _samples(url: str) -> dict[str, str]:
 def main(url: str) -> None:
     with psycopg.connect(url) as conn:
         events = conn.execute("SELECT max(notification_id) FROM ledger_events").fetchone()
-    email = _admin(url)
     ids = _samples(url)
     pages = {
         "catalog": "/admin/catalog",
@@ -92,8 +92,10 @@ def main(url: str) -> None:
         "LEDGER_DATA_DIR": str(folder),
     }
     server = spawn_cli(["serve", "--port", str(port)], env, folder / "serve.log")
+    projector = spawn_cli(["projector", "run"], env, folder / "projector.log")
     base = f"http://127.0.0.1:{port}"
     try:
+        email = _admin(url)
         wait_until(answers(base, "/health", server, folder / "serve.log"), START_TIMEOUT, "serve")
         with httpx.Client(base_url=base, timeout=30) as client:
             form = client.get("/admin/login").text
@@ -117,6 +119,7 @@ def main(url: str) -> None:
                 print(f"{name:40} {median:10.1f} {max(took):8.1f}{verdict}", flush=True)
     finally:
         stop(server)
+        stop(projector)
 
 
 if __name__ == "__main__":
