@@ -5,8 +5,8 @@ One row per event today's code reads: at its store position and, when an upcaste
 stored row, its `part`, so the split events stay apart. A dropped event (projections.events
 DROPPED) has no row: today's code gives it neither a name nor fields, and the rebuild and the
 live worker never read it (they ask the store for handled names only); its version's gap in
-the stream is its trace. An event lacking a field of today's payload (an old shape no upcaster reaches yet) is
-parked, as the projections that read that field park it.
+the stream is its trace. An event lacking a field of today's payload (an old shape no
+upcaster reaches yet) is parked, as the projections that read that field park it.
 
 No personal data is ever written here: every personal field of an event type
 (contract.PERSONAL) reads as PERSONAL_MARK, whether the stored event sealed it or (v1) not.
