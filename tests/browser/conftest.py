@@ -30,7 +30,9 @@ def chromium() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+# Package scope: playwright's sync API runs an event loop while it is open, and asyncio.run()
+# refuses to start under one, so it must be closed before the next package's tests.
+@pytest.fixture(scope="package")
 def browser(chromium: str) -> Iterator[Any]:
     sync_api = pytest.importorskip(
         "playwright.sync_api",
@@ -43,13 +45,13 @@ def browser(chromium: str) -> Iterator[Any]:
         launched.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console_stack(start_stack: StartStack, redis_server_url: str) -> Iterator[LedgerStack]:
     with start_stack("browser", redis_database(redis_server_url)) as running:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def admin_email(console_stack: LedgerStack) -> str:
     email, position = create_admin(console_stack.database_url)
     wait_for_projection(console_stack.database_url, "users", position)
