@@ -19,7 +19,7 @@ from projections.rebuild import rebuild
 from reads import history
 from reads.history import stream_events
 from tests.data import SHIPPING_ADDRESS
-from tests.integration.test_upcasting import insert_event
+from tests.integration.test_upcasting import insert_event, insert_v1_user
 from tests.integration.test_upcasting_split import (
     RESTOCKED,
     VIEWED,
@@ -102,14 +102,7 @@ def test_unsealed_v1_events_are_masked_and_an_erasure_changes_no_row(
     ledger: Ledger, database_url: str
 ) -> None:
     url = database_url
-    registered_v1 = {
-        "originator_topic": USER,
-        "name": NAME,
-        "email": EMAIL,
-        "password_hash": "$argon2id$old",
-        "role": "customer",
-    }
-    insert_event(url, ("usr_old", 1), f"{USER}.UserRegistered", registered_v1)
+    insert_v1_user(url, "usr_old", NAME, EMAIL)
     projections.catch_up(url, ["history"])
     (row,), _ = _history(url, "usr_old")
     assert row["version"] == 1

@@ -20,7 +20,7 @@ from ledger.domain.errors import DuplicateEmailError
 from ledger.personal import SubjectErasedError
 from tests.data import SECRET_KEY, SHIPPING_ADDRESS
 from tests.integration.test_cli import Run, run  # noqa: F401 - the fixture `cli` wraps
-from tests.integration.test_upcasting import insert_event
+from tests.integration.test_upcasting import insert_event, insert_v1_user
 from tests.projector_process import create_product, place_order, rebuilt_snapshot, snapshot
 
 NAME, EMAIL = "Ottoline Varga-Pemberton", "ottoline.vp@example.org"
@@ -121,14 +121,7 @@ def test_an_old_stores_plain_claims_are_renamed_and_its_plain_events_redacted_on
     ledger: Ledger, database_url: str, cli: Run
 ) -> None:
     url = database_url
-    registered_v1 = {
-        "originator_topic": USER,
-        "name": NAME,
-        "email": EMAIL,
-        "password_hash": "$argon2id$old",
-        "role": "customer",
-    }
-    insert_event(url, ("usr_old", 1), f"{USER}.UserRegistered", registered_v1)
+    insert_v1_user(url, "usr_old", NAME, EMAIL)
     claimed = {"originator_topic": "ledger.domain.users:EmailClaim", "user_id": "usr_old"}
     insert_event(url, (f"email:{EMAIL}", 1), "ledger.domain.users:EmailClaim.EmailClaimed", claimed)
     create_product(ledger, "prod_pd", stock=5)

@@ -75,6 +75,18 @@ def insert_event(url: str, originator: tuple[str, int], topic: str, state: dict[
     return int(row[0])
 
 
+def insert_v1_user(url: str, user_id: str, name: str, email: str) -> int:
+    """A user registered by the first release: a v1 UserRegistered, its fields in plain text."""
+    registered_v1 = {
+        "originator_topic": "ledger.domain.users:User",
+        "name": name,
+        "email": email,
+        "password_hash": "$argon2id$old",
+        "role": "customer",
+    }
+    return insert_event(url, (user_id, 1), "ledger.domain.users:User.UserRegistered", registered_v1)
+
+
 def created_v1(product_id: str) -> dict[str, Any]:
     return {
         "originator_topic": "ledger.domain.products:Product",
