@@ -10,20 +10,18 @@ import psycopg
 import pytest
 
 import projections
-from ledger import upcasting
 from ledger.application import Ledger
 from ledger.commands import AdjustStock, EraseUser, RegisterUser
-from ledger.upcasting import Drop, Split
 from projections.history import PERSONAL_MARK, HistoryProjection
 from projections.rebuild import rebuild
 from reads import history
 from reads.history import stream_events
 from tests.data import SHIPPING_ADDRESS
 from tests.integration.test_upcasting import insert_event, insert_v1_user
-from tests.integration.test_upcasting_split import (
+from tests.integration.test_upcasting_split import (  # noqa: F401 - the fixture is used by name
     RESTOCKED,
     VIEWED,
-    _restocked_into_price_and_stock,
+    restocked_split_viewed_dropped,
 )
 from tests.projector_process import create_product, place_order, report, transition
 
@@ -151,22 +149,9 @@ def test_pages_follow_each_other_by_position_without_gaps(
         _history(url, "prod_p", None, 0)
 
 
-@pytest.fixture
-def restocked_split_viewed_dropped() -> Any:
-    with upcasting.registered(
-        Split(
-            "ProductRestocked",
-            1,
-            (("PriceChanged", 1), ("StockAdjusted", 1)),
-            _restocked_into_price_and_stock,
-        ),
-        Drop("ProductViewed", 1),
-    ):
-        yield
-
-
+@pytest.mark.usefixtures("restocked_split_viewed_dropped")
 def test_split_events_keep_apart_share_a_page_and_dropped_ones_have_no_row(
-    ledger: Ledger, database_url: str, restocked_split_viewed_dropped: None
+    ledger: Ledger, database_url: str
 ) -> None:
     url = database_url
     create_product(ledger, "prod_split", stock=5, price=250)
