@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from eventsourcing.persistence import (
+    IntegrityError,
     InterfaceError,
     OperationalError,
     Recording,
@@ -25,6 +26,7 @@ from eventsourcing.postgres import (
 )
 from eventsourcing.utils import Environment
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.sql import SQL, Composed, Identifier
 
 from ledger.command_log import CommandRecord, record
 from ledger.contract import EVENTS_TABLE as EVENTS_TABLE
@@ -103,29 +105,97 @@ class LedgerAggregateRecorder(PostgresAggregateRecorder):
         return _bounded(lambda: select(self, *args, **kwargs))
 
 
+class StaleAggregateError(IntegrityError):
+    """Another writer has committed newer events of these aggregates than the ones about to be
+    appended (seen under the table lock, before anything was inserted): the commands that
+    decided on them must load them again. Nothing of the transaction was committed."""
+
+    def __init__(self, ids: frozenset[str]) -> None:
+        super().__init__(f"another writer moved {', '.join(sorted(ids))} on")
+        self.ids = ids
+
+
 class LedgerRecorder(LedgerAggregateRecorder, PostgresApplicationRecorder):
     """The event store's recorder (the library's, table lock and all), appending with the
-    bounded retry policy too."""
+    bounded retry policy, with the commands' id rows, and, for a group commit, checking under
+    the lock which aggregates another writer moved on (`StaleAggregateError`) instead of failing
+    the whole group on the first duplicate key."""
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        insert = PostgresApplicationRecorder.insert_events.__wrapped__
-        ids: Sequence[int] | None = _bounded(lambda: insert(self, stored_events, **kwargs))
-        return ids
+        return _bounded(lambda: self._append(stored_events, **kwargs))
 
-    def _insert_events(
+    def _append(
         self,
-        curs: Any,
         stored_events: Sequence[StoredEvent],
         *,
         commands: Sequence[CommandRecord] = (),
-        **kwargs: Any,
-    ) -> None:
-        """Records the commands' ids in the transaction inserting their events: after a lost
-        COMMIT reply the id tells whether they committed (ledger.command_log). A retried
-        insert of a committed command fails on these keys, and the caller resolves it."""
-        record(curs, commands)
+        check_stale: bool = False,
+        **_: Any,
+    ) -> Sequence[int] | None:
+        """The library's pipelined insert (id rows, table lock, NOTIFY, events RETURNING their
+        notification ids, one transaction), with the staleness check after the lock. A
+        command's id row makes a retried insert of a committed command fail on its key; the
+        caller resolves that by the id (ledger.command_log)."""
+        error: Exception | None = None
+        with self.datastore.get_connection() as conn:  # turns psycopg's errors into the library's
+            with conn.pipeline() as pipeline:
+                try:
+                    with conn.transaction():  # any exception rolls it back, id rows and all
+                        return self._insert(conn, pipeline, stored_events, commands, check_stale)
+                except Exception as exc:  # re-raised once the pipeline is closed (no warning)
+                    error = exc
+            raise error
+
+    def _insert(
+        self,
+        conn: Any,
+        pipeline: Any,
+        stored_events: Sequence[StoredEvent],
+        commands: Sequence[CommandRecord],
+        check_stale: bool,
+    ) -> Sequence[int]:
+        with conn.cursor() as curs:
+            record(curs, commands)
+        if not stored_events:
+            return []
+        with conn.cursor() as curs:
+            self._lock_table(curs)
+            stale = check_stale and _moved_on(curs, self._events_table, stored_events)
+            if stale:
+                raise StaleAggregateError(stale)
+            self._notify_channel(curs)
+        with conn.cursor() as curs:
+            PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events)
+            # Synced here, so a duplicate key raises now, not at COMMIT.
+            pipeline.sync()
+            return self._fetch_ids_after_insert_events(curs, stored_events) or []
+
+    @property
+    def _events_table(self) -> Composed:
+        return SQL("{0}.{1}").format(
+            Identifier(self.datastore.schema), Identifier(self.events_table_name)
+        )
+
+
+def _moved_on(curs: Any, table: Composed, stored_events: Sequence[StoredEvent]) -> frozenset[str]:
+    """The aggregates among `stored_events` of which the store already holds the first
+    version about to be appended, or a later one."""
+    first: dict[str, int] = {}
+    for event in stored_events:
+        key = str(event.originator_id)
+        first[key] = min(first.get(key, event.originator_version), event.originator_version)
+    curs.execute(
+        SQL(
+            "SELECT DISTINCT e.originator_id FROM {0} e"
+            " JOIN unnest(%s::text[], %s::bigint[]) AS b(originator_id, originator_version)"
+            " ON e.originator_id = b.originator_id"
+            " AND e.originator_version >= b.originator_version"
+        ).format(table),
+        (list(first), list(first.values())),
+    )
+    return frozenset(str(row["originator_id"]) for row in curs.fetchall())
 
 
 class LedgerFactory(PostgresFactory):

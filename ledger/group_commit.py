@@ -14,7 +14,7 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError, Recording
 
 from ledger.command_log import CommandRecord
-from ledger.eventstore import Committed
+from ledger.eventstore import Committed, StaleAggregateError
 
 # Most events one group commit writes. One `save` of about 1,300 events (some 700 kB) hung for
 # good here inside psycopg's pipeline over a Unix socket (the server waiting to read, the client
@@ -58,10 +58,12 @@ class GroupCommit:
     """Saves the events of concurrent commands in one transaction (group commit).
 
     The first command to arrive becomes the leader: it saves every command queued so far whose
-    aggregates are disjoint from the others' in one `save`, and the rest wait for it. If that
-    transaction fails on a conflict (another process changed one of the aggregates), the
-    leader saves each command on its own, so only the command that really conflicts sees an
-    IntegrityError and retries. Aggregate caching and snapshots are the application's, because
+    aggregates are disjoint from the others' in one `save`, and the rest wait for it. The
+    store checks the group under its lock: the commands whose aggregates another process has
+    moved on fail with `StaleAggregateError` (an IntegrityError: they decide again on current
+    state) and the others are saved together at once. Any other conflict (a command id
+    already taken) makes the leader save each command on its own, so only the command that
+    really conflicts sees it. Aggregate caching and snapshots are the application's, because
     every aggregate still goes through `save`."""
 
     def __init__(
@@ -121,32 +123,43 @@ class GroupCommit:
         return batch
 
     def _flush(self, batch: list[_Ticket]) -> None:
-        if len(batch) > 1:
+        while len(batch) > 1:
             try:
-                recordings = self._committed(_objects(batch), _commands(batch))
+                recordings = self._committed(_objects(batch), _commands(batch), check_stale=True)
+            except StaleAggregateError as exc:
+                # Another process moved some of them on: those commands decide again on the
+                # current state, and the rest are saved together still.
+                moved = [t for t in batch if not t.ids.isdisjoint(exc.ids)]
+                for ticket in moved:
+                    ticket.error = StaleAggregateError(exc.ids & ticket.ids)
+                batch = [t for t in batch if t.ids.isdisjoint(exc.ids)]
+                continue
             except IntegrityError:
-                pass  # someone else's write conflicts with one of them: go one by one
+                break  # a key of theirs already taken (a command id): go one by one
             except BaseException as exc:
                 for ticket in batch:
                     ticket.error = exc
                 return
-            else:
-                by_id: dict[str, list[Recording[str]]] = {}
-                for recording in recordings:
-                    by_id.setdefault(recording.domain_event.originator_id, []).append(recording)
-                for ticket in batch:
-                    ticket.recordings = Committed(
-                        [r for i in ticket.ids for r in by_id.get(i, [])], recordings.committed_at
-                    )
-                return
+            by_id: dict[str, list[Recording[str]]] = {}
+            for recording in recordings:
+                by_id.setdefault(recording.domain_event.originator_id, []).append(recording)
+            for ticket in batch:
+                ticket.recordings = Committed(
+                    [r for i in ticket.ids for r in by_id.get(i, [])], recordings.committed_at
+                )
+            return
         for ticket in batch:
             try:
                 ticket.recordings = self._committed(_objects([ticket]), _commands([ticket]))
             except BaseException as exc:
                 ticket.error = exc
 
-    def _committed(self, objects: list[Any], commands: list[CommandRecord]) -> Committed:
-        recordings = self._save(*objects, commands=commands)
+    def _committed(
+        self, objects: list[Any], commands: list[CommandRecord], check_stale: bool = False
+    ) -> Committed:
+        # Checking a group under the table lock for aggregates another process moved on costs
+        # a round trip; one command alone needs no check (its duplicate key says as much).
+        recordings = self._save(*objects, commands=commands, check_stale=check_stale)
         # A plain `save` (a test's stand-in) says nothing of its commit: it was just now.
         return recordings if isinstance(recordings, Committed) else Committed(recordings)
 

@@ -7,11 +7,14 @@ import threading
 import time
 from typing import Any
 
+import pytest
 from eventsourcing.persistence import IntegrityError, Recording
 
 from ledger.application import Ledger
+from ledger.command_log import CommandRecord, lookup
 from ledger.commands import AdjustStock, CreateProduct
 from ledger.domain import Product
+from ledger.eventstore import StaleAggregateError
 from ledger.group_commit import GroupCommit
 
 
@@ -64,7 +67,7 @@ class _HeldLeader:
             thread.join(10)
 
 
-def test_queued_commands_share_a_transaction_and_a_conflict_falls_back(ledger: Ledger) -> None:
+def test_queued_commands_share_a_transaction_and_a_stale_one_leaves_it(ledger: Ledger) -> None:
     first, conflicting, fine = (_product(ledger, f"prod_g{n}") for n in range(3))
     # Another process moves prod_g1 on: our copy of it is now stale.
     ledger.adjust_stock(AdjustStock("prod_g1", 1, "elsewhere"))
@@ -81,9 +84,12 @@ def test_queued_commands_share_a_transaction_and_a_conflict_falls_back(ledger: L
 
     held.run(command, ("first", first), [("conflicting", conflicting), ("fine", fine)])
 
-    # The first alone; the two queued ones together, which conflicts; then each alone.
-    assert held.calls == [1, 2, 1, 1]
-    assert isinstance(outcomes["conflicting"], IntegrityError)
+    # The first alone; the two queued ones together, which the store refuses under its lock
+    # for the stale one, before inserting anything; then the other one without it.
+    assert held.calls == [1, 2, 1]
+    stale = outcomes["conflicting"]
+    assert isinstance(stale, StaleAggregateError)
+    assert stale.ids == {"prod_g1"}
     for name in ("first", "fine"):
         recordings = outcomes[name]
         assert isinstance(recordings, list)
@@ -91,6 +97,28 @@ def test_queued_commands_share_a_transaction_and_a_conflict_falls_back(ledger: L
     reloaded = ledger.repository.get("prod_g2")
     assert isinstance(reloaded, Product)
     assert reloaded.on_hand == 6
+
+
+def test_a_stale_group_commits_nothing_not_even_its_command_ids(ledger: Ledger) -> None:
+    stale, fresh = _product(ledger, "prod_s1"), _product(ledger, "prod_s2")
+    ledger.adjust_stock(AdjustStock("prod_s1", 1, "elsewhere"))
+    stale.adjust_stock(1, "test")
+    fresh.adjust_stock(1, "test")
+    commands = [
+        CommandRecord("cmd-stale", "prod_s1", ("prod_s1",), (("prod_s1", stale.version),)),
+        CommandRecord("cmd-fresh", "prod_s2", ("prod_s2",), (("prod_s2", fresh.version),)),
+    ]
+
+    with pytest.raises(StaleAggregateError) as raised:
+        ledger.save(stale, fresh, commands=commands, check_stale=True)
+
+    assert raised.value.ids == {"prod_s1"}
+    with ledger.connect() as conn:
+        assert lookup(conn, "cmd-stale") is None
+        assert lookup(conn, "cmd-fresh") is None
+    current = ledger.repository.get("prod_s2")
+    assert isinstance(current, Product)
+    assert current.on_hand == 5
 
 
 def test_commands_on_the_same_aggregate_are_never_in_one_transaction(ledger: Ledger) -> None:
