@@ -106,9 +106,10 @@ class LedgerAggregateRecorder(PostgresAggregateRecorder):
 
 
 class StaleAggregateError(IntegrityError):
-    """Another writer has committed newer events of these aggregates than the ones about to be
-    appended (seen under the table lock, before anything was inserted): the commands that
-    decided on them must load them again. Nothing of the transaction was committed."""
+    """A group's append conflicted, and the store holds newer versions of these aggregates
+    than the group was to append: another writer moved them on, and the commands that decided
+    on them must load them again (after looking their ids up, like any conflict: a command
+    that already committed conflicts with its own events). Nothing of the group committed."""
 
     def __init__(self, ids: frozenset[str]) -> None:
         super().__init__(f"another writer moved {', '.join(sorted(ids))} on")
@@ -117,85 +118,77 @@ class StaleAggregateError(IntegrityError):
 
 class LedgerRecorder(LedgerAggregateRecorder, PostgresApplicationRecorder):
     """The event store's recorder (the library's, table lock and all), appending with the
-    bounded retry policy, with the commands' id rows, and, for a group commit, checking under
-    the lock which aggregates another writer moved on (`StaleAggregateError`) instead of failing
-    the whole group on the first duplicate key."""
+    bounded retry policy and the commands' id rows in one round trip, and, for a group commit
+    that conflicted, saying which aggregates another writer moved on (`StaleAggregateError`)."""
 
     def insert_events(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+        self, stored_events: Sequence[StoredEvent], *, check_stale: bool = False, **kwargs: Any
     ) -> Sequence[int] | None:
-        return _bounded(lambda: self._append(stored_events, **kwargs))
+        try:
+            return _bounded(lambda: self._append(stored_events, **kwargs))
+        except IntegrityError:
+            # Nothing was committed. Which of them does the store hold newer versions of? The
+            # answer cannot change back (events are never removed), so no lock is needed.
+            stale = frozenset(self._moved_on(stored_events)) if check_stale else frozenset()
+            if stale:
+                raise StaleAggregateError(stale) from None
+            raise
 
     def _append(
         self,
         stored_events: Sequence[StoredEvent],
         *,
         commands: Sequence[CommandRecord] = (),
-        check_stale: bool = False,
         **_: Any,
     ) -> Sequence[int] | None:
-        """The library's pipelined insert (id rows, table lock, NOTIFY, events RETURNING their
-        notification ids, one transaction), with the staleness check after the lock. A
-        command's id row makes a retried insert of a committed command fail on its key; the
-        caller resolves that by the id (ledger.command_log)."""
+        """The library's insert (id rows, table lock, NOTIFY, events RETURNING their
+        notification ids, one transaction) sent as one pipeline with its COMMIT: the table
+        lock is held for the server's work only, never across a round trip to a client busy
+        with other threads. A duplicate key (another writer's version, or a committed
+        command's id row: the caller resolves that by the id, ledger.command_log) rolls it all
+        back and raises when the pipeline syncs at COMMIT."""
         error: Exception | None = None
         with self.datastore.get_connection() as conn:  # turns psycopg's errors into the library's
-            with conn.pipeline() as pipeline:
+            with conn.pipeline(), conn.cursor() as curs, conn.cursor() as insert:
                 try:
-                    with conn.transaction():  # any exception rolls it back, id rows and all
-                        return self._insert(conn, pipeline, stored_events, commands, check_stale)
+                    with conn.transaction():
+                        record(curs, commands)
+                        if stored_events:
+                            self._lock_table(curs)
+                            self._notify_channel(curs)
+                            PostgresAggregateRecorder._insert_stored_events(
+                                self, insert, stored_events
+                            )
+                    # Committed: the inserted rows' notification ids have arrived.
+                    return (
+                        self._fetch_ids_after_insert_events(insert, stored_events)
+                        if stored_events
+                        else []
+                    )
                 except Exception as exc:  # re-raised once the pipeline is closed (no warning)
                     error = exc
             raise error
 
-    def _insert(
-        self,
-        conn: Any,
-        pipeline: Any,
-        stored_events: Sequence[StoredEvent],
-        commands: Sequence[CommandRecord],
-        check_stale: bool,
-    ) -> Sequence[int]:
-        with conn.cursor() as curs:
-            record(curs, commands)
-        if not stored_events:
-            return []
-        with conn.cursor() as curs:
-            self._lock_table(curs)
-            stale = check_stale and _moved_on(curs, self._events_table, stored_events)
-            if stale:
-                raise StaleAggregateError(stale)
-            self._notify_channel(curs)
-        with conn.cursor() as curs:
-            PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events)
-            # Synced here, so a duplicate key raises now, not at COMMIT.
-            pipeline.sync()
-            return self._fetch_ids_after_insert_events(curs, stored_events) or []
+    def _moved_on(self, stored_events: Sequence[StoredEvent]) -> list[str]:
+        """The aggregates among `stored_events` of which the store already holds the first
+        version they were to append (versions have no gaps, so any later one implies it)."""
+        first: dict[str, int] = {}
+        for event in stored_events:
+            key = str(event.originator_id)
+            first[key] = min(first.get(key, event.originator_version), event.originator_version)
+        with self.datastore.get_connection() as conn:
+            rows = conn.execute(self._moved_on_statement, (list(first), list(first.values())))
+            return [str(row["originator_id"]) for row in rows]
 
     @property
-    def _events_table(self) -> Composed:
-        return SQL("{0}.{1}").format(
-            Identifier(self.datastore.schema), Identifier(self.events_table_name)
-        )
-
-
-def _moved_on(curs: Any, table: Composed, stored_events: Sequence[StoredEvent]) -> frozenset[str]:
-    """The aggregates among `stored_events` of which the store already holds the first
-    version about to be appended, or a later one."""
-    first: dict[str, int] = {}
-    for event in stored_events:
-        key = str(event.originator_id)
-        first[key] = min(first.get(key, event.originator_version), event.originator_version)
-    curs.execute(
-        SQL(
-            "SELECT DISTINCT e.originator_id FROM {0} e"
-            " JOIN unnest(%s::text[], %s::bigint[]) AS b(originator_id, originator_version)"
-            " ON e.originator_id = b.originator_id"
-            " AND e.originator_version >= b.originator_version"
-        ).format(table),
-        (list(first), list(first.values())),
-    )
-    return frozenset(str(row["originator_id"]) for row in curs.fetchall())
+    def _moved_on_statement(self) -> Composed:
+        # One primary-key probe each (a join on `>=` let the planner scan the table).
+        return SQL(
+            "SELECT b.originator_id"
+            " FROM unnest(%s::text[], %s::bigint[]) AS b(originator_id, originator_version)"
+            " WHERE EXISTS (SELECT FROM {0}.{1} e WHERE e.originator_id = b.originator_id"
+            " AND e.originator_version = b.originator_version)"
+        ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
 
 
 class LedgerFactory(PostgresFactory):

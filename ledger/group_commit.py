@@ -58,10 +58,10 @@ class GroupCommit:
     """Saves the events of concurrent commands in one transaction (group commit).
 
     The first command to arrive becomes the leader: it saves every command queued so far whose
-    aggregates are disjoint from the others' in one `save`, and the rest wait for it. The
-    store checks the group under its lock: the commands whose aggregates another process has
-    moved on fail with `StaleAggregateError` (an IntegrityError: they decide again on current
-    state) and the others are saved together at once. Any other conflict (a command id
+    aggregates are disjoint from the others' in one `save`, and the rest wait for it. If the
+    group conflicts, the store says which aggregates another process had moved on: those
+    commands fail with `StaleAggregateError` (an IntegrityError: they decide again on current
+    state) and the others are saved together again at once. Any other conflict (a command id
     already taken) makes the leader save each command on its own, so only the command that
     really conflicts sees it. Aggregate caching and snapshots are the application's, because
     every aggregate still goes through `save`."""
@@ -157,8 +157,8 @@ class GroupCommit:
     def _committed(
         self, objects: list[Any], commands: list[CommandRecord], check_stale: bool = False
     ) -> Committed:
-        # Checking a group under the table lock for aggregates another process moved on costs
-        # a round trip; one command alone needs no check (its duplicate key says as much).
+        # After a group's conflict, a query says which aggregates another process moved on;
+        # one command alone needs none (its duplicate key says as much).
         recordings = self._save(*objects, commands=commands, check_stale=check_stale)
         # A plain `save` (a test's stand-in) says nothing of its commit: it was just now.
         return recordings if isinstance(recordings, Committed) else Committed(recordings)

@@ -21,7 +21,6 @@ from eventsourcing.persistence import IntegrityError, OperationalError, Persiste
 from ledger.command_log import lookup
 from ledger.commands import CommandResult
 from ledger.domain.errors import ConcurrencyError, DomainError, UnavailableError
-from ledger.eventstore import StaleAggregateError
 from ledger.group_commit import GroupCommit
 from ledger.library import TunedApplication
 from ledger.logs import get_logger
@@ -103,13 +102,6 @@ class CommandRunner:
             try:
                 uow = self._decide(use_case, uow)
                 committed = self.commits.save(uow.saved, command_id, uow.aggregate_id)
-            except StaleAggregateError as exc:
-                # Seen under the store's lock before anything was inserted: this command did
-                # not commit, and the writer that moved them on already has.
-                stale = frozenset(a.id for a in uow.saved) | exc.ids
-                if attempt == attempts:
-                    break
-                continue
             except IntegrityError:
                 # The server answered: a pooled connection serves the lookup (a fresh one per
                 # conflict was a fifth of the command threads' time over HTTP at 64 connections,

@@ -84,8 +84,8 @@ def test_queued_commands_share_a_transaction_and_a_stale_one_leaves_it(ledger: L
 
     held.run(command, ("first", first), [("conflicting", conflicting), ("fine", fine)])
 
-    # The first alone; the two queued ones together, which the store refuses under its lock
-    # for the stale one, before inserting anything; then the other one without it.
+    # The first alone; the two queued ones together, which conflicts on the stale one and
+    # commits nothing; then the other one again, without it (not each alone).
     assert held.calls == [1, 2, 1]
     stale = outcomes["conflicting"]
     assert isinstance(stale, StaleAggregateError)
