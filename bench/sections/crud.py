@@ -68,6 +68,7 @@ class Measured:
     order: WrkResult
     mix: WrkResult
     cpu_ms: dict[str, float]  # core-milliseconds per mix request, by component
+    order_cpu_ms: dict[str, float]  # core-milliseconds per order, by component
     spent: cpu.Spent  # the mix's CPU seconds, and the processes they were read from
     window: tuple[float, float]  # the CPU window's seconds and the requests served in it
 
@@ -177,15 +178,22 @@ def _measure(binary: str, config: Config, server: Server) -> Measured:
         for name, path in READS.items()
     }
     order_script = ORDER_LUA % {"token": token, "address": json.dumps(ADDRESS)}
-    order = run_wrk("/api/v1/orders", order_script)
+    ordering = _CpuWindow(server.components, seconds)
+    order = run_wrk("/api/v1/orders", order_script, seconds, ordering.measure)
     window = _CpuWindow(server.components, config.mix_seconds)
     # The path is the script's to set, request by request.
     mixed = run_wrk("/api/v1/products", mix.lua(token), config.mix_seconds, window.measure)
     assert window.spent is not None
-    served = mixed.rps * window.seconds  # closed loop at a steady rate: the window's share
-    spent = window.spent
-    cpu_ms = {name: 1000 * s / max(1.0, served) for name, s in spent.seconds.items()}
-    return Measured(reads, missed, order, mixed, cpu_ms, spent, (window.seconds, served))
+    return Measured(
+        reads,
+        missed,
+        order,
+        mixed,
+        window.per_request(mixed),
+        ordering.per_request(order),
+        window.spent,
+        (window.seconds, window.served(mixed)),
+    )
 
 
 class _CpuWindow:
@@ -206,6 +214,16 @@ class _CpuWindow:
         self.spent = cpu.spent(before, cpu.sample(self.components))
         self.seconds = time.perf_counter() - started
 
+    def served(self, run: WrkResult) -> float:
+        """The requests served inside the window: a closed loop at a steady rate, so its share."""
+        return run.rps * self.seconds
+
+    def per_request(self, run: WrkResult) -> dict[str, float]:
+        """Core-milliseconds per request of `run`, by component."""
+        assert self.spent is not None
+        served = max(1.0, self.served(run))
+        return {name: 1000 * s / served for name, s in self.spent.seconds.items()}
+
 
 def _rows(config: Config, real: Measured, base: Measured, results: Results) -> None:
     conns = config.http_connections
@@ -216,13 +234,36 @@ def _rows(config: Config, real: Measured, base: Measured, results: Results) -> N
     p99 = Target("value", "lower", ORDER_P99_MS)
     _add(results, f"POST place order, {conns} conns", real.order, base.order, at_least, p99)
     _add(results, f"seed mix (locustfile), {conns} conns", real.mix, base.mix)
+    _cpu_rows(results, "place order CPU per order", real.order_cpu_ms, base.order_cpu_ms)
+    mix_extra = {
+        side: {
+            "core_ms": m.cpu_ms,
+            "window_seconds": m.window[0],
+            "window_requests": m.window[1],
+            **dataclasses.asdict(m.spent),
+        }
+        for side, m in (("ledger", real), ("baseline", base))
+    }
+    at_most = Target("ratio", "lower", 1.0)
+    _cpu_rows(results, "seed mix CPU per request", real.cpu_ms, base.cpu_ms, at_most, mix_extra)
+
+
+def _cpu_rows(
+    results: Results,
+    label: str,
+    real: dict[str, float],
+    base: dict[str, float],
+    total_target: Target | None = None,
+    total_extra: dict[str, object] | None = None,
+) -> None:
+    """One row per component, then their total."""
     for component in COMPONENTS:
-        theirs = base.cpu_ms.get(component)
+        theirs = base.get(component)
         results.add(
             Row(
                 "crud",
-                f"seed mix CPU per request: {component}",
-                real.cpu_ms[component],
+                f"{label}: {component}",
+                real[component],
                 "core-ms",
                 f"{BASELINE} {component}" if theirs is not None else f"{BASELINE} has none",
                 theirs,
@@ -231,21 +272,13 @@ def _rows(config: Config, real: Measured, base: Measured, results: Results) -> N
     results.add(
         Row(
             "crud",
-            "seed mix CPU per request: all server processes",
-            sum(real.cpu_ms.values()),
+            f"{label}: all server processes",
+            sum(real.values()),
             "core-ms",
             f"{BASELINE}, all server processes",
-            sum(base.cpu_ms.values()),
-            Target("ratio", "lower", 1.0),
-            extra={
-                side: {
-                    "core_ms": m.cpu_ms,
-                    "window_seconds": m.window[0],
-                    "window_requests": m.window[1],
-                    **dataclasses.asdict(m.spent),
-                }
-                for side, m in (("ledger", real), ("baseline", base))
-            },
+            sum(base.values()),
+            total_target,
+            extra=total_extra or {},
         )
     )
 
