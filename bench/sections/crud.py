@@ -202,6 +202,8 @@ class _CpuWindow:
     def __init__(self, components: dict[str, cpu.Finder], seconds: float) -> None:
         self.components = components
         self.edge = max(1.0, EDGE_SHARE * seconds)
+        if seconds <= 2 * self.edge:  # too short for that (BENCH_HTTP_SECONDS=2): its middle half
+            self.edge = seconds / 4
         self.length = seconds - 2 * self.edge
         self.seconds = 0.0
         self.spent: cpu.Spent | None = None
