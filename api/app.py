@@ -154,6 +154,7 @@ async def _open(settings: Settings) -> ApiState:
     pool = read_pool(RoutingPool, url, "read", 5)
     await pool.open(wait=False)
     ledger = await asyncio.to_thread(Ledger, settings, url, size)
+    ledger.watch_appends()
     positions = ProjectionPositions(url, pool)
     await positions.start()
     replica = None

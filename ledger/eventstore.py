@@ -26,8 +26,9 @@ from eventsourcing.postgres import (
 )
 from eventsourcing.utils import Environment
 from psycopg.conninfo import conninfo_to_dict
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Composed, Identifier, Literal
 
+from ledger import appends
 from ledger.command_log import CommandRecord, record
 from ledger.contract import EVENTS_TABLE as EVENTS_TABLE
 from ledger.contract import SNAPSHOTS_TABLE as SNAPSHOTS_TABLE
@@ -155,7 +156,7 @@ class LedgerRecorder(LedgerAggregateRecorder, PostgresApplicationRecorder):
                         record(curs, commands)
                         if stored_events:
                             self._lock_table(curs)
-                            self._notify_channel(curs)
+                            self._notify_appended(curs, stored_events)
                             PostgresAggregateRecorder._insert_stored_events(
                                 self, insert, stored_events
                             )
@@ -168,6 +169,14 @@ class LedgerRecorder(LedgerAggregateRecorder, PostgresApplicationRecorder):
                 except Exception as exc:  # re-raised once the pipeline is closed (no warning)
                     error = exc
             raise error
+
+    def _notify_appended(self, curs: Any, stored_events: Sequence[StoredEvent]) -> None:
+        """The library's notification of an append, saying which aggregates it moved to
+        which versions (ledger.appends): delivered when the transaction commits."""
+        payload = appends.encode(
+            (str(e.originator_id), int(e.originator_version)) for e in stored_events
+        )
+        curs.execute(SQL("NOTIFY {0}, {1}").format(Identifier(self.channel_name), Literal(payload)))
 
     def _moved_on(self, stored_events: Sequence[StoredEvent]) -> list[str]:
         """The aggregates among `stored_events` of which the store already holds the first

@@ -8,8 +8,9 @@ Persistence (the PostgreSQL factory, recorders and timeouts) is ledger.eventstor
 from __future__ import annotations
 
 import copy
+import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -17,6 +18,7 @@ from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import BaseAggregate
 from eventsourcing.persistence import Mapper, Recording
 
+from ledger import appends
 from ledger.domain.base import LedgerAggregate
 from ledger.eventstore import CONNECT_TIMEOUT_SECONDS, Committed
 from ledger.upcasting import UpcastingMapper
@@ -31,8 +33,35 @@ def mutate(aggregate: Any, events: Iterable[Any]) -> Any:
     return aggregate
 
 
+# Most aggregates remembered as moved on by other processes (ledger.appends); past it the
+# oldest half is forgotten (only a hint: their next append conflicts, as without it).
+MAX_MOVED = 20_000
+
+
 class TunedApplication(Application[str]):
     """The library's `Application` with the ledger's overrides."""
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env)
+        # The newest version another process appended of each aggregate, as heard.
+        self._moved: dict[str, int] = {}
+        self._moved_lock = threading.Lock()
+        self._closing = threading.Event()
+        self._listener: appends.AppendListener | None = None
+
+    def watch_appends(self) -> None:
+        """Listens to the store's appends (ledger.appends), for a process whose commands share
+        the store with other processes' (an API worker): another's append then makes the next
+        command here read the new events of what it moved, rather than lose its append."""
+        if self._listener is None:
+            self._listener = appends.AppendListener(self.connect, self._closing, self.heard)
+        self._listener.start()
+
+    def close(self) -> None:
+        self._closing.set()
+        if self._listener is not None:
+            self._listener.join(appends.RECONNECT_SECONDS * 2)
+        super().close()
 
     def construct_mapper(self) -> Mapper[str]:
         """The library's mapper with the ledger's upcasters (ledger.upcasting) applied to
@@ -98,13 +127,41 @@ class TunedApplication(Application[str]):
 
     def cached_copy(self, aggregate_id: str) -> object | None:
         """A copy of the cached aggregate as it is, without the repository's fast-forward
-        query for newer events. Commands save every aggregate they read, so if another process
-        changed it the save conflicts and the retry loads it from the store; a rejection is
-        re-decided on fresh state (ledger.runner). Reads outside commands keep using
-        `repository.get`, which fast-forwards."""
+        query for newer events, unless another process is known to have moved it on (then
+        None: `load` fast-forwards it). Commands save every aggregate they read, so if another
+        process changed it unheard the save conflicts and the retry loads it from the store;
+        a rejection is re-decided on fresh state (ledger.runner). Reads outside commands keep
+        using `repository.get`, which fast-forwards."""
         cached = self.cached(aggregate_id)
+        if cached is None or self._moved_past(aggregate_id, getattr(cached, "version", 0)):
+            return None
         # A copy, as the repository makes: a command that fails must not corrupt the cache.
-        return None if cached is None else copy.deepcopy(cached)
+        return copy.deepcopy(cached)
+
+    def heard(self, payload: str | None) -> None:
+        """An append notification (ledger.appends): remembers the versions it names, so the
+        cached copies they pass are fast-forwarded before a command decides on them."""
+        if not payload:
+            return
+        versions = appends.decode(payload)
+        with self._moved_lock:
+            for aggregate_id, version in versions.items():
+                self._moved[aggregate_id] = max(version, self._moved.get(aggregate_id, 0))
+            if len(self._moved) > MAX_MOVED:
+                for aggregate_id in list(self._moved)[: MAX_MOVED // 2]:
+                    del self._moved[aggregate_id]
+
+    def _moved_past(self, aggregate_id: str, version: int) -> bool:
+        """Whether an append heard of holds a newer version than `version`; forgets it once
+        the cache has caught up."""
+        with self._moved_lock:
+            moved = self._moved.get(aggregate_id)
+            if moved is None:
+                return False
+            if moved > version:
+                return True
+            del self._moved[aggregate_id]
+            return False
 
     def cached(self, aggregate_id: str) -> object | None:
         """The cached aggregate itself (never to be changed), or None."""

@@ -24,6 +24,7 @@ from typing import Any
 
 import psycopg
 
+from ledger.appends import AppendListener
 from ledger.choices import LIVE_BATCH, POLL_SECONDS
 from ledger.logs import get_logger
 from ledger.metrics import (
@@ -202,22 +203,20 @@ class Appends:
     five threads). Reconnects by itself; while it cannot, the workers poll."""
 
     def __init__(self, database_url: str, stop: threading.Event) -> None:
-        self.url = database_url
-        self.stop = stop
         self._lock = threading.Lock()
         self._wakes: list[_Wake] = []
-        self._thread: threading.Thread | None = None
+        # Any notification wakes everyone, and so does a reconnection (None): events may
+        # have arrived while nobody listened.
+        self._listener = AppendListener(
+            lambda: _connect(database_url, autocommit=True), stop, lambda _: self._wake_all()
+        )
 
     def subscribe(self) -> _Wake:
         wake = _Wake()
         wake.set()  # look once before the first notification
         with self._lock:
             self._wakes.append(wake)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._run, name="projector-listener", daemon=True
-                )
-                self._thread.start()
+        self._listener.start()
         return wake
 
     def unsubscribe(self, wake: _Wake) -> None:
@@ -229,27 +228,6 @@ class Appends:
         with self._lock:
             for wake in self._wakes:
                 wake.set()
-
-    def _run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                with _connect(self.url, autocommit=True) as conn:
-                    conn.execute(f"LISTEN {store.EVENTS_CHANNEL}")
-                    # Events may have arrived while nobody listened: everyone looks again.
-                    self._wake_all()
-                    while not self.stop.is_set():
-                        if not any(True for _ in conn.notifies(timeout=0.5, stop_after=1)):
-                            continue
-                        # Drain a burst so the workers see it all at once.
-                        for _ in conn.notifies(timeout=0):
-                            pass
-                        self._wake_all()
-            except psycopg.OperationalError as exc:
-                log.warning("listen connection lost; polling until it is back", error=str(exc))
-                self.stop.wait(LEADERSHIP_RETRY_SECONDS)
-            except Exception:  # never die silently: the workers would only poll
-                log.exception("projector listener failed")
-                self.stop.wait(MAX_BACKOFF_SECONDS)
 
 
 def run_workers(

@@ -4,10 +4,13 @@ rejection (a stale rejection is decided again on fresh state)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from ledger import appends
 from ledger.application import Ledger
 from ledger.commands import AdjustStock, CreateProduct, OrderItemRequest, PlaceOrder
 from ledger.domain import Product
@@ -60,3 +63,64 @@ def test_an_acceptance_made_on_a_stale_cache_conflicts_and_retries(
     product = other.repository.get("prod_pen")
     assert isinstance(product, Product)
     assert product.reserved == 5
+
+
+def _appends(ledger: Ledger) -> list[int]:
+    """Counts the ledger's append attempts (its recorder's), one entry each."""
+    attempts: list[int] = []
+    insert = ledger.recorder.insert_events
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        attempts.append(1)
+        return insert(*args, **kwargs)
+
+    ledger.recorder.insert_events = counted  # type: ignore[method-assign]
+    return attempts
+
+
+def test_a_ledger_watching_appends_decides_on_another_process_change_without_conflicting(
+    ledger: Ledger, other: Ledger
+) -> None:
+    ledger.watch_appends()
+    _warm(ledger)
+    other.place_order(_order("prod_pen", 2))
+    # The notification names prod_pen's new version: the cached copy is no longer offered.
+    deadline = time.monotonic() + 5
+    while ledger.cached_copy("prod_pen") is not None:
+        assert time.monotonic() < deadline, "the append was never heard"
+        time.sleep(0.01)
+    attempts = _appends(ledger)
+    ledger.place_order(_order("prod_pen", 2))
+    assert len(attempts) == 1  # decided on the current version: its first append went in
+    product = other.repository.get("prod_pen")
+    assert isinstance(product, Product)
+    assert product.reserved == 5
+    # Once fast-forwarded, the cached copy serves the next command again.
+    assert ledger.cached_copy("prod_pen") is not None
+
+
+def test_an_append_of_more_aggregates_than_a_notification_holds_still_commits(
+    ledger: Ledger,
+) -> None:
+    """The notification names as many as fit in PostgreSQL's 8,000 bytes, never more."""
+    events = [(f"prod_{'x' * 60}{n:04d}", 1) for n in range(300)]
+    payload = appends.encode(events)
+    assert len(payload.encode()) <= appends.MAX_PAYLOAD_BYTES
+    named = appends.decode(payload)
+    assert 0 < len(named) < 300
+    assert all(version == 1 for version in named.values())
+    products = [
+        Product.create(
+            product_id,
+            name="Pen",
+            description="",
+            price=100,
+            currency="EUR",
+            category="c",
+            tags=[],
+            images=[],
+        )
+        for product_id, _ in events
+    ]
+    ledger.save(*products)
+    assert ledger.repository.get(events[-1][0]).version == 1
