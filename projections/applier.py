@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 
+from ledger import upcasting
 from projections import store
 from projections.base import Projection
 from projections.changes import Changes
@@ -35,6 +36,8 @@ class Applier:
         self.projection = projection
         self.suffix = suffix
         self.dead_letter_name = projection.name + suffix
+        # The stored names of the events it handles, older names upcast to them included.
+        self.stored_names = frozenset(upcasting.stored_names(projection.event_names))
 
     def apply(
         self,

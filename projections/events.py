@@ -5,7 +5,7 @@ faster and keeps the read side independent of the domain's Python classes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -51,8 +51,12 @@ Row = tuple[int, str, int, str, bytes | memoryview]
 Sealed = list[tuple[contract.EventType, str, dict[str, Any]]]
 
 
-def decode_rows(rows: Iterable[Row], keys: KeyLookup | None = None) -> list[Event[Any]]:
-    """Turns `ledger_events` rows (EVENT_COLUMNS) into Events of today's shape.
+def decode_rows(
+    rows: Iterable[Row], keys: KeyLookup | None = None, only: Collection[str] | None = None
+) -> list[Event[Any]]:
+    """Turns `ledger_events` rows (EVENT_COLUMNS) into Events of today's shape; with `only`
+    (upcasting.stored_names of what a reader handles), only the rows of those stored names,
+    so a reader neither parses nor unseals what it would skip.
 
     First each sealed personal field is opened with its person's data key, fetched for the
     whole batch in one `keys` call, or read as its erased value when the person's key is gone
@@ -63,10 +67,12 @@ def decode_rows(rows: Iterable[Row], keys: KeyLookup | None = None) -> list[Even
     stored: list[tuple[int, str, int, str, int, datetime, dict[str, Any]]] = []
     sealed: Sealed = []
     for position, originator_id, version, topic, state in rows:
+        name = topic.rpartition(".")[2]
+        if only is not None and name not in only:
+            continue
         # orjson reads bytes and memoryviews alike, without a copy.
         data: dict[str, Any] = orjson.loads(state)
         stamp = _time(data.pop("timestamp"))
-        name = topic.rpartition(".")[2]
         stored_version = data.pop(upcasting.VERSION_FIELD, 1)
         personal = contract.PERSONAL.get(name)
         if personal is not None and personal.sealed(stored_version):

@@ -6,7 +6,8 @@ on the table."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Collection
+from typing import Any, NamedTuple
 
 from psycopg import sql
 
@@ -122,13 +123,26 @@ def built_version(conn: Conn, name: str) -> int | None:
     return int(row[0]) if row else None
 
 
+class Locked(NamedTuple):
+    """What `lock_and_read` found: the position, the version that built the tables, how many
+    dead letters there are, the events read (only those asked for), how many rows were read
+    and the position of the last one (the position the step reaches)."""
+
+    position: int
+    version: int
+    dead_letters: int
+    events: list[Event[Any]]
+    read: int
+    last: int
+
+
 def lock_and_read(
-    conn: Conn, name: str, dead_letter_name: str, limit: int
-) -> tuple[int, int, int, list[Event[Any]]] | None:
+    conn: Conn, name: str, dead_letter_name: str, limit: int, only: Collection[str]
+) -> Locked | None:
     """`lock` and the first `limit` events after the position in one statement (one round
-    trip; it never creates the row nor checks the version): the position, the version that
-    built the tables, how many dead letters `dead_letter_name` has, and the events. None when
-    the projection has no tracking row yet."""
+    trip; it never creates the row nor checks the version), decoding only the events of the
+    `only` names (upcasting.stored_names of what the projection handles): the others are
+    only passed over. None when the projection has no tracking row yet."""
     rows = conn.execute(
         _LOCK_AND_READ, {"name": name, "dead": dead_letter_name, "limit": limit}
     ).fetchall()
@@ -136,9 +150,9 @@ def lock_and_read(
         return None
     position, version, dead_letters = int(rows[0][0]), int(rows[0][1]), int(rows[0][2])
     if rows[0][3] is None:
-        return position, version, dead_letters, []
-    events = decode_rows((row[3:] for row in rows), personal.ring().lookup(conn))
-    return position, version, dead_letters, events
+        return Locked(position, version, dead_letters, [], 0, position)
+    events = decode_rows((row[3:] for row in rows), personal.ring().lookup(conn), only)
+    return Locked(position, version, dead_letters, events, len(rows), int(rows[-1][3]))
 
 
 def save(conn: Conn, name: str, position: int) -> None:

@@ -36,15 +36,21 @@ class Step:
 
 @dataclass(frozen=True)
 class Batch:
-    """The events a step read, and the position the step reaches once they are applied."""
+    """The events a step read, the position the step reaches once they are applied, and how
+    many stored events it read (more than `events` when it passed over some unread)."""
 
     events: list[Event[Any]]
     position: int
+    read: int = -1  # len(events)
 
     @classmethod
     def after(cls, position: int, events: list[Event[Any]]) -> Batch:
         """Events read in order after `position`: the step reaches the last one's."""
         return cls(events, events[-1].position if events else position)
+
+    @property
+    def stored_events(self) -> int:
+        return len(self.events) if self.read < 0 else self.read
 
 
 class Tracked(Protocol):
@@ -69,7 +75,7 @@ def advance(conn: Conn, tracked: Tracked, limit: int) -> Step:
     result = tracked.apply(conn, batch.events) if batch.events else Applied()
     if batch.position != position:
         tracked.save(conn, batch.position)
-    return Step(len(batch.events), result.applied, result.parked, batch.position)
+    return Step(batch.stored_events, result.applied, result.parked, batch.position)
 
 
 class Live:
@@ -105,22 +111,22 @@ class _Pipelined(Live):
     def __init__(self, applier: Applier, limit: int) -> None:
         super().__init__(applier)
         self.limit = limit
-        self.events: list[Event[Any]] = []
+        self.batch = Batch([], 0)
         self.parked: set[str] | None = None
 
     def lock(self, conn: Conn) -> int:
-        locked = positions.lock_and_read(conn, self.name, self.applier.dead_letter_name, self.limit)
-        if locked is None:
+        locked = positions.lock_and_read(
+            conn, self.name, self.applier.dead_letter_name, self.limit, self.applier.stored_names
+        )
+        if locked is None or locked.version != self.applier.projection.version:
             raise _NotFastError
-        position, version, dead_letters, self.events = locked
-        if version != self.applier.projection.version:
-            raise _NotFastError
+        self.batch = Batch(locked.events, locked.last, locked.read)
         # Without dead letters nothing is parked behind one: no need to ask which.
-        self.parked = None if dead_letters else set()
-        return position
+        self.parked = None if locked.dead_letters else set()
+        return locked.position
 
     def read(self, conn: Conn, position: int, limit: int) -> Batch:
-        return Batch.after(position, self.events)
+        return self.batch
 
     def apply(self, conn: Conn, events: list[Event[Any]]) -> Applied:
         return self.applier.apply(conn, events, parked=self.parked, savepoint=False)

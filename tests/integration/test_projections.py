@@ -16,7 +16,10 @@ import projections
 from ledger.application import Ledger
 from ledger.commands import AdjustStock, DiscontinueProduct, RegisterUser, UpdateProduct
 from ledger.domain import Role
+from projections import store, tracking
+from projections.applier import Applier
 from projections.rebuild import rebuild
+from projections.registry import PROJECTIONS
 from projections.sales import SalesProjection
 from reads import reports
 from tests.data import SHIPPING_ADDRESS, make_settings
@@ -293,3 +296,37 @@ def test_a_rebuilt_sales_projection_reports_the_same_figures(
     rebuild(url, SalesProjection())
     assert report(url, reports.sales, DAY_ONE, DAY_THREE, "day") == live
     assert report(url, reports.top_products, DAY_ONE, DAY_THREE, "revenue", 10) == live_top
+
+
+PRODUCTS_POSITION = "SELECT position FROM projection_positions WHERE name = 'products'"
+
+
+def test_a_step_passes_over_the_events_its_projection_does_not_read(
+    make_database: Callable[[], str],
+) -> None:
+    """The live step decodes only the events its projection handles, and still reaches the
+    store's head and counts every event it read (a backlog keeps the worker going)."""
+    url = make_database()
+    ledger = Ledger(make_settings(), url, pool_size=2)
+    try:
+        create_product(ledger, "prod_a", stock=5, price=250)
+        projections.catch_up(url)
+        for n in range(3):
+            ledger.register_user(
+                RegisterUser(name="Bo", email=f"bo{n}@example.com", password_hash="h")
+            )
+    finally:
+        ledger.close()
+    with psycopg.connect(url) as conn:
+        head = store.head(conn)
+        before = int(
+            _rows(url, "SELECT position FROM projection_positions WHERE name = 'products'")[0][0]
+        )
+        done = tracking.step(conn, Applier(PROJECTIONS["products"]()), 100)
+        assert (done.read, done.applied, done.position) == (
+            store.count_events(conn, before, head),
+            0,
+            head,
+        )
+        assert done.read > 0
+    assert _rows(url, PRODUCTS_POSITION) == [(head,)]
