@@ -2,8 +2,9 @@
 
 The library's recorder takes the events table's EXCLUSIVE lock and commits once per `save`, so
 concurrent writers would queue on that lock and on one WAL flush each. `GroupCommit` is given
-the function that saves (the ledger's `save`) and nothing else: it never calls back into the
-command runner or the application."""
+the function that saves (the ledger's `save`) and the one that says whether another process's
+append is known to have passed a version (the application's `moved_past`), nothing else: it
+never calls back into the command runner."""
 
 from __future__ import annotations
 
@@ -22,12 +23,14 @@ from ledger.eventstore import Committed, StaleAggregateError
 MAX_GROUP_EVENTS = 300
 
 Save = Callable[..., list[Recording[str]]]
+# Whether the store is known to hold a newer version of the aggregate than this one.
+MovedPast = Callable[[str, int], bool]
 
 
 class _Ticket:
     """One command's events waiting to be committed, and what became of them."""
 
-    __slots__ = ("aggregates", "command", "error", "events", "ids", "recordings")
+    __slots__ = ("aggregates", "command", "decided_on", "error", "events", "ids", "recordings")
 
     def __init__(
         self, aggregates: Sequence[Any], command_id: str | None, aggregate_id: str
@@ -36,6 +39,11 @@ class _Ticket:
         # Collected now, so a failed group can still save them one command at a time.
         self.events = [e for a in self.aggregates for e in a.collect_events()]
         self.ids = frozenset(a.id for a in self.aggregates)
+        # The version of each changed aggregate the command decided on.
+        self.decided_on: dict[str, int] = {}
+        for e in self.events:
+            key, version = str(e.originator_id), int(e.originator_version) - 1
+            self.decided_on[key] = min(version, self.decided_on.get(key, version))
         self.command = (
             CommandRecord(
                 command_id,
@@ -61,15 +69,21 @@ class GroupCommit:
     aggregates are disjoint from the others' in one `save`, and the rest wait for it. If the
     group conflicts, the store says which aggregates another process had moved on: those
     commands fail with `StaleAggregateError` (an IntegrityError: they decide again on current
-    state) and the others are saved together again at once. Any other conflict (a command id
-    already taken) makes the leader save each command on its own, so only the command that
-    really conflicts sees it. Aggregate caching and snapshots are the application's, because
-    every aggregate still goes through `save`."""
+    state) and the others are saved together again at once; a command is failed so before
+    the group is even tried when the application has already heard of such an append. Any
+    other conflict (a command id already taken) makes the leader save each command on its
+    own, so only the command that really conflicts sees it. Aggregate caching and snapshots
+    are the application's, because every aggregate still goes through `save`."""
 
     def __init__(
-        self, save: Save, max_commands: int = 64, max_events: int = MAX_GROUP_EVENTS
+        self,
+        save: Save,
+        moved_past: MovedPast | None = None,
+        max_commands: int = 64,
+        max_events: int = MAX_GROUP_EVENTS,
     ) -> None:
         self._save = save  # the application's `save`
+        self._moved_past = moved_past  # the application's news of other processes' appends
         self._max = max_commands
         self._max_events = max_events
         self._cond = threading.Condition()
@@ -123,6 +137,7 @@ class GroupCommit:
         return batch
 
     def _flush(self, batch: list[_Ticket]) -> None:
+        batch = self._without_known_stale(batch)
         while len(batch) > 1:
             try:
                 recordings = self._committed(_objects(batch), _commands(batch), check_stale=True)
@@ -153,6 +168,23 @@ class GroupCommit:
                 ticket.recordings = self._committed(_objects([ticket]), _commands([ticket]))
             except BaseException as exc:
                 ticket.error = exc
+
+    def _without_known_stale(self, batch: list[_Ticket]) -> list[_Ticket]:
+        """The batch, less the commands that decided on an aggregate another process is
+        already known to have moved on (its append would conflict and take the group's
+        transaction with it): those fail at once with `StaleAggregateError`."""
+        if self._moved_past is None:
+            return batch
+        kept = []
+        for ticket in batch:
+            moved = frozenset(
+                i for i, version in ticket.decided_on.items() if self._moved_past(i, version)
+            )
+            if moved:
+                ticket.error = StaleAggregateError(moved)
+            else:
+                kept.append(ticket)
+        return kept
 
     def _committed(
         self, objects: list[Any], commands: list[CommandRecord], check_stale: bool = False

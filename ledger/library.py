@@ -133,7 +133,7 @@ class TunedApplication(Application[str]):
         a rejection is re-decided on fresh state (ledger.runner). Reads outside commands keep
         using `repository.get`, which fast-forwards."""
         cached = self.cached(aggregate_id)
-        if cached is None or self._moved_past(aggregate_id, getattr(cached, "version", 0)):
+        if cached is None or self.moved_past(aggregate_id, getattr(cached, "version", 0)):
             return None
         # A copy, as the repository makes: a command that fails must not corrupt the cache.
         return copy.deepcopy(cached)
@@ -151,9 +151,9 @@ class TunedApplication(Application[str]):
                 for aggregate_id in list(self._moved)[: MAX_MOVED // 2]:
                     del self._moved[aggregate_id]
 
-    def _moved_past(self, aggregate_id: str, version: int) -> bool:
-        """Whether an append heard of holds a newer version than `version`; forgets it once
-        the cache has caught up."""
+    def moved_past(self, aggregate_id: str, version: int) -> bool:
+        """Whether an append heard of (`heard`) holds a newer version than `version`; forgets
+        it once asked about a version at least as new."""
         with self._moved_lock:
             moved = self._moved.get(aggregate_id)
             if moved is None:

@@ -37,7 +37,7 @@ UseCase = Callable[[UnitOfWork], None]
 class CommandRunner:
     def __init__(self, app: TunedApplication) -> None:
         self._app = app
-        self.commits = GroupCommit(app.save)
+        self.commits = GroupCommit(app.save, app.moved_past)
         self._stripes = [threading.Lock() for _ in range(LOCK_STRIPES)]
         # When the calling thread's last command committed: the one question about a thread
         # (`last_committed_at`), answered from the commit's own `Committed.committed_at`.

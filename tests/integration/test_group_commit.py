@@ -173,3 +173,30 @@ def test_a_group_stops_at_its_event_limit(ledger: Ledger) -> None:
     held.run(command, (products[0],), [(p,) for p in products[1:]])
     # Disjoint, but one event each is the limit: each queued command went on its own.
     assert held.calls == [1, 1, 1]
+
+
+def test_a_command_known_to_be_stale_leaves_the_group_before_it_is_tried(
+    ledger: Ledger,
+) -> None:
+    """When another process's append has been heard of (ledger.appends), the command that
+    decided on the older version fails at once and the group's one transaction commits."""
+    first, known_stale, fine = (_product(ledger, f"prod_k{n}") for n in range(3))
+    ledger.adjust_stock(AdjustStock("prod_k1", 1, "elsewhere"))
+    moved = {"prod_k1": known_stale.version + 1}
+    held = _HeldLeader(ledger, moved_past=lambda i, version: moved.get(i, 0) > version)
+    outcomes: dict[str, object] = {}
+
+    def command(name: str, product: Product) -> None:
+        product.adjust_stock(1, "test")
+        try:
+            outcomes[name] = held.commits.save([product])
+        except IntegrityError as exc:
+            outcomes[name] = exc
+
+    held.run(command, ("first", first), [("stale", known_stale), ("fine", fine)])
+
+    assert held.calls == [1, 1]  # never tried with the stale one
+    stale = outcomes["stale"]
+    assert isinstance(stale, StaleAggregateError)
+    assert stale.ids == {"prod_k1"}
+    assert isinstance(outcomes["fine"], list)
