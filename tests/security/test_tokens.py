@@ -92,3 +92,16 @@ def test_the_genuine_token_works(client: httpx.Client, signed_in: dict[str, Any]
     response = client.get("/auth/me", headers=auth(signed_in["access_token"]))
     assert response.status_code == 200
     assert response.json()["data"]["id"] == signed_in["user_id"]
+
+
+def test_a_token_that_worked_is_refused_once_it_expires(
+    client: httpx.Client, signed_in: dict[str, Any]
+) -> None:
+    """A worker remembers the tokens it verified (api.security), never past their expiry."""
+    # Expired 2 to 3 s ago: still within the 5 s leeway for 2 to 3 s more.
+    token = _sign(_claims(signed_in["user_id"], exp=int(time.time()) - 2))
+    assert client.get("/auth/me", headers=auth(token)).status_code == 200
+    time.sleep(3.1)
+    response = client.get("/auth/me", headers=auth(token))
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == "the access token has expired"
