@@ -26,7 +26,7 @@ from eventsourcing.postgres import (
 )
 from eventsourcing.utils import Environment
 from psycopg.conninfo import conninfo_to_dict
-from psycopg.sql import SQL, Composed, Identifier, Literal
+from psycopg.sql import SQL, Composed, Identifier
 
 from ledger import appends
 from ledger.command_log import CommandRecord, record
@@ -176,7 +176,8 @@ class LedgerRecorder(LedgerAggregateRecorder, PostgresApplicationRecorder):
         payload = appends.encode(
             (str(e.originator_id), int(e.originator_version)) for e in stored_events
         )
-        curs.execute(SQL("NOTIFY {0}, {1}").format(Identifier(self.channel_name), Literal(payload)))
+        # A statement with parameters (NOTIFY takes none): prepared once, never composed.
+        curs.execute("SELECT pg_notify(%s, %s)", (self.channel_name, payload))
 
     def _moved_on(self, stored_events: Sequence[StoredEvent]) -> list[str]:
         """The aggregates among `stored_events` of which the store already holds the first
