@@ -23,7 +23,8 @@ from typing import Any, NewType, TypedDict
 # (ledger.eventstore.APP_NAME), and its recorder notifies on a channel named after the table.
 EVENTS_TABLE = "ledger_events"
 SNAPSHOTS_TABLE = "ledger_snapshots"
-# Every append is notified here (by the library's recorder): the projectors listen.
+# Every append is notified here, payload a JSON object of the aggregates it moved and their
+# new versions (ledger.appends): the projectors listen, and so do the API workers.
 EVENTS_CHANNEL = EVENTS_TABLE
 # The projectors announce their progress here, payload '<projection>:<position>': the API
 # processes listen, to answer a read-your-writes wait.
