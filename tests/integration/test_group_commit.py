@@ -53,6 +53,19 @@ class _HeldLeader:
             self._release.wait(10)  # hold the first transaction open while others queue
         return self.ledger.save(*objs, **kwargs)
 
+    def adjusting(self, outcomes: dict[str, object]) -> Any:
+        """A command adjusting one product's stock through the group commit, recording in
+        `outcomes` under its name what its save returned or raised."""
+
+        def command(name: str, product: Product) -> None:
+            product.adjust_stock(1, "test")
+            try:
+                outcomes[name] = self.commits.save([product])
+            except IntegrityError as exc:
+                outcomes[name] = exc
+
+        return command
+
     def run(self, command: Any, first: tuple[Any, ...], queued: list[tuple[Any, ...]]) -> None:
         """`command(*first)` leads; each `command(*args)` of `queued` waits behind it."""
         leader = threading.Thread(target=command, args=first)
@@ -74,14 +87,7 @@ def test_queued_commands_share_a_transaction_and_a_stale_one_leaves_it(ledger: L
 
     held = _HeldLeader(ledger)
     outcomes: dict[str, object] = {}
-
-    def command(name: str, product: Product) -> None:
-        product.adjust_stock(1, "test")
-        try:
-            outcomes[name] = held.commits.save([product])
-        except IntegrityError as exc:
-            outcomes[name] = exc
-
+    command = held.adjusting(outcomes)
     held.run(command, ("first", first), [("conflicting", conflicting), ("fine", fine)])
 
     # The first alone; the two queued ones together, which conflicts on the stale one and
@@ -185,14 +191,7 @@ def test_a_command_known_to_be_stale_leaves_the_group_before_it_is_tried(
     moved = {"prod_k1": known_stale.version + 1}
     held = _HeldLeader(ledger, moved_past=lambda i, version: moved.get(i, 0) > version)
     outcomes: dict[str, object] = {}
-
-    def command(name: str, product: Product) -> None:
-        product.adjust_stock(1, "test")
-        try:
-            outcomes[name] = held.commits.save([product])
-        except IntegrityError as exc:
-            outcomes[name] = exc
-
+    command = held.adjusting(outcomes)
     held.run(command, ("first", first), [("stale", known_stale), ("fine", fine)])
 
     assert held.calls == [1, 1]  # never tried with the stale one
