@@ -8,7 +8,7 @@ their transaction committed. (Group commit is ledger.group_commit.)"""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -182,10 +182,7 @@ class LedgerRecorder(LedgerAggregateRecorder, PostgresApplicationRecorder):
     def _moved_on(self, stored_events: Sequence[StoredEvent]) -> list[str]:
         """The aggregates among `stored_events` of which the store already holds the first
         version they were to append (versions have no gaps, so any later one implies it)."""
-        first: dict[str, int] = {}
-        for event in stored_events:
-            key = str(event.originator_id)
-            first[key] = min(first.get(key, event.originator_version), event.originator_version)
+        first = first_versions(stored_events)
         with self.datastore.get_connection() as conn:
             rows = conn.execute(self._moved_on_statement, (list(first), list(first.values())))
             return [str(row["originator_id"]) for row in rows]
@@ -199,6 +196,15 @@ class LedgerRecorder(LedgerAggregateRecorder, PostgresApplicationRecorder):
             " WHERE EXISTS (SELECT FROM {0}.{1} e WHERE e.originator_id = b.originator_id"
             " AND e.originator_version = b.originator_version)"
         ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name))
+
+
+def first_versions(events: Iterable[Any]) -> dict[str, int]:
+    """The first version each aggregate among `events` (stored or domain events) appends."""
+    first: dict[str, int] = {}
+    for event in events:
+        key, version = str(event.originator_id), int(event.originator_version)
+        first[key] = min(version, first.get(key, version))
+    return first
 
 
 class LedgerFactory(PostgresFactory):

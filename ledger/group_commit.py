@@ -15,7 +15,7 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError, Recording
 
 from ledger.command_log import CommandRecord
-from ledger.eventstore import Committed, StaleAggregateError
+from ledger.eventstore import Committed, StaleAggregateError, first_versions
 
 # Most events one group commit writes. One `save` of about 1,300 events (some 700 kB) hung for
 # good here inside psycopg's pipeline over a Unix socket (the server waiting to read, the client
@@ -40,10 +40,7 @@ class _Ticket:
         self.events = [e for a in self.aggregates for e in a.collect_events()]
         self.ids = frozenset(a.id for a in self.aggregates)
         # The version of each changed aggregate the command decided on.
-        self.decided_on: dict[str, int] = {}
-        for e in self.events:
-            key, version = str(e.originator_id), int(e.originator_version) - 1
-            self.decided_on[key] = min(version, self.decided_on.get(key, version))
+        self.decided_on = {i: v - 1 for i, v in first_versions(self.events).items()}
         self.command = (
             CommandRecord(
                 command_id,
