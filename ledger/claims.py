@@ -13,6 +13,7 @@ import psycopg
 from psycopg.rows import tuple_row
 
 from ledger import personal
+from ledger.contract import EMAIL_CLAIM_ID_PREFIX
 from ledger.domain import EmailClaim
 from ledger.domain.users import normalise_email
 
@@ -41,7 +42,7 @@ def upgrade(conn: psycopg.Connection[Any], keys: personal.KeyRing) -> int:
             return 0
         index_key = keys.key_for(conn, personal.EMAIL_INDEX)
         for old in plain:
-            new = claim_id(index_key, old.removeprefix("email:"))
+            new = claim_id(index_key, old.removeprefix(EMAIL_CLAIM_ID_PREFIX))
             for statement in _RENAMES:
                 cur.execute(statement, {"old": old, "new": new})
     return len(plain)

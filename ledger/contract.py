@@ -49,6 +49,21 @@ PRODUCT = "ledger.domain.products:Product"
 ORDER = "ledger.domain.orders:Order"
 USER = "ledger.domain.users:User"
 EMAIL_CLAIM = "ledger.domain.users:EmailClaim"
+# An email claim's id is 'email:<keyed hash>' (ledger.domain.users.EmailClaim.id_for).
+EMAIL_CLAIM_ID_PREFIX = "email:"
+_AGGREGATE_BY_ID_PREFIX: Mapping[str, str] = {
+    PRODUCT_ID_PREFIX: PRODUCT,
+    ORDER_ID_PREFIX: ORDER,
+    USER_ID_PREFIX: USER,
+}
+
+
+def aggregate_of(aggregate_id: str) -> str | None:
+    """The topic of the aggregate an id names, by its prefix; None for an id of no known kind."""
+    if aggregate_id.startswith(EMAIL_CLAIM_ID_PREFIX):
+        return EMAIL_CLAIM
+    prefix, separator, _ = aggregate_id.partition(ID_SEPARATOR)
+    return _AGGREGATE_BY_ID_PREFIX.get(prefix) if separator else None
 
 
 # A personal field as stored (issue #14): sealed with its person's data key by

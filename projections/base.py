@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from ledger import contract
 from projections.changes import Changes, Table
 from projections.events import Event
 
@@ -32,6 +33,13 @@ class Projection:
     @property
     def event_names(self) -> frozenset[str]:
         return frozenset(self._handlers)
+
+    @property
+    def aggregates(self) -> frozenset[str] | None:
+        """The topics of the aggregates whose events it reads (ledger.contract); None when it
+        reads an event the contract does not name (it cannot say which aggregates)."""
+        types = [contract.EVENTS.get(name) for name in self._handlers]
+        return frozenset(t.aggregate for t in types if t) if all(types) else None
 
     def handler_for(self, event_name: str) -> Handler | None:
         return self._handlers.get(event_name)

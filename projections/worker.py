@@ -1,7 +1,8 @@
 """Live projector workers: follow the store and keep each projection's tables up to date.
 
 * Push-driven: one connection per process (`Appends`) LISTENs on the channel the store's
-  recorder NOTIFYs on every append and wakes every worker, with a polling fallback, so a
+  recorder NOTIFYs on every append and wakes at once the workers whose projection reads the
+  aggregates it moved (the others a little later, `_Wake`), with a polling fallback, so a
   dropped listen connection or a lost notification costs at most one poll interval, never a
   stall.
 * Batches: when there is a backlog, up to `batch_size` events are applied per transaction.
@@ -24,7 +25,7 @@ from typing import Any
 
 import psycopg
 
-from ledger.appends import AppendListener
+from ledger.appends import AppendListener, aggregates_moved
 from ledger.choices import LIVE_BATCH, POLL_SECONDS
 from ledger.logs import get_logger
 from ledger.metrics import (
@@ -46,6 +47,8 @@ log = get_logger("ledger.projector")
 LEADERSHIP_RETRY_SECONDS = 1.0
 GAUGE_REFRESH_SECONDS = 2.0
 MAX_BACKOFF_SECONDS = 5.0
+# How soon a worker steps after an append of events its projection does not read (_Wake).
+PASS_OVER_SECONDS = 0.1
 LEASE_KEEPALIVES = "-c tcp_keepalives_idle=2 -c tcp_keepalives_interval=1 -c tcp_keepalives_count=3"
 
 
@@ -128,7 +131,7 @@ class Worker:
 
     def _follow(self, lock_conn: psycopg.Connection[Any]) -> None:
         with self._connect() as conn:
-            listener = self._appends.subscribe()
+            listener = self._appends.subscribe(self.projection.aggregates)
             checked_at = time.monotonic()
             try:
                 while not self.stop.is_set():
@@ -182,37 +185,59 @@ def _connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[Any]:
 
 
 class _Wake:
-    """One worker's wake-up: set on every append notification (and on a reconnection)."""
+    """One worker's wake-up: at once on an append of the aggregates its projection reads (or
+    one it cannot tell, or a reconnection), and PASS_OVER_SECONDS after the first append of
+    others since its last step, which it only has to move its position past: readers waiting
+    on that position wait no longer than that, and the worker steps a few times a second at
+    most for appends it does not read, not once per append."""
 
-    def __init__(self) -> None:
-        self._event = threading.Event()
+    def __init__(self, aggregates: frozenset[str] | None) -> None:
+        self._aggregates = aggregates
+        self._changed = threading.Condition()
+        self._now = False
+        self._due: float | None = None  # when to step for appends passed over
 
-    def set(self) -> None:
-        self._event.set()
+    def set(self, moved: frozenset[str] | None = None) -> None:
+        """An append of the aggregates of topics `moved` (None: any, or unknown)."""
+        with self._changed:
+            if moved is None or self._aggregates is None or moved & self._aggregates:
+                self._now = True
+            elif self._due is None:
+                self._due = time.monotonic() + PASS_OVER_SECONDS
+            else:
+                return
+            self._changed.notify()
 
     def wait(self, timeout: float) -> None:
-        """Returns on the next append notification, or after `timeout` seconds."""
-        self._event.wait(timeout)
-        # Cleared before the step that follows, so a notification during it wakes us again.
-        self._event.clear()
+        """Returns when the next step is due, or after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not self._now:
+                until = deadline if self._due is None else min(deadline, self._due)
+                left = until - time.monotonic()
+                if left <= 0:
+                    break
+                self._changed.wait(left)
+            # Cleared before the step that follows, so an append during it wakes us again.
+            self._now, self._due = False, None
 
 
 class Appends:
-    """One LISTEN connection per process for the store's append notifications, waking every
-    subscribed worker (five listening connections made each append wake five backends and
+    """One LISTEN connection per process for the store's append notifications, waking the
+    subscribed workers (five listening connections made each append wake five backends and
     five threads). Reconnects by itself; while it cannot, the workers poll."""
 
     def __init__(self, database_url: str, stop: threading.Event) -> None:
         self._lock = threading.Lock()
         self._wakes: list[_Wake] = []
-        # Any notification wakes everyone, and so does a reconnection (None): events may
-        # have arrived while nobody listened.
+        # A reconnection (None) wakes everyone: events may have arrived while nobody listened.
         self._listener = AppendListener(
-            lambda: _connect(database_url, autocommit=True), stop, lambda _: self._wake_all()
+            lambda: _connect(database_url, autocommit=True), stop, self._heard
         )
 
-    def subscribe(self) -> _Wake:
-        wake = _Wake()
+    def subscribe(self, aggregates: frozenset[str] | None = None) -> _Wake:
+        """A wake-up for the appends of aggregates of these topics (None: every append)."""
+        wake = _Wake(aggregates)
         wake.set()  # look once before the first notification
         with self._lock:
             self._wakes.append(wake)
@@ -224,10 +249,11 @@ class Appends:
             if wake in self._wakes:
                 self._wakes.remove(wake)
 
-    def _wake_all(self) -> None:
+    def _heard(self, payload: str | None) -> None:
+        moved = aggregates_moved(payload)
         with self._lock:
             for wake in self._wakes:
-                wake.set()
+                wake.set(moved)
 
 
 def run_workers(

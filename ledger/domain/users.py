@@ -68,7 +68,7 @@ class EmailClaim(LedgerAggregate):
     @staticmethod
     def id_for(digest: str) -> str:
         """The id of the claim of the email whose keyed hash is `digest`."""
-        return f"email:{digest}"
+        return f"{contract.EMAIL_CLAIM_ID_PREFIX}{digest}"
 
     @event(contract.EMAIL_CLAIMED.name)
     def __init__(self, id: str, user_id: str) -> None:

@@ -1,0 +1,63 @@
+"""Which projector workers an append notification wakes at once, and when the others step."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from ledger import appends, contract
+from projections.registry import PROJECTIONS
+from projections.worker import PASS_OVER_SECONDS, _Wake
+
+
+def test_a_payload_names_the_aggregates_it_moved() -> None:
+    payload = appends.encode([("prod_pen", 3), ("ord_1", 1), ("email:abc", 1)])
+    assert appends.aggregates_moved(payload) == {
+        contract.PRODUCT,
+        contract.ORDER,
+        contract.EMAIL_CLAIM,
+    }
+
+
+def test_a_payload_that_cannot_name_every_aggregate_names_none() -> None:
+    cut = appends.encode([(f"prod_{'x' * 60}{n:04d}", 1) for n in range(300)] + [("usr_1", 1)])
+    assert appends.CUT_SHORT not in appends.decode(cut)  # the API reads ids only
+    for payload in (cut, "", "not json", "[1]", appends.encode([("mystery", 1)]), None):
+        assert appends.aggregates_moved(payload) is None, payload
+
+
+def test_each_projection_reads_the_aggregates_of_its_events() -> None:
+    assert PROJECTIONS["users"]().aggregates == {contract.USER}
+    assert PROJECTIONS["orders"]().aggregates == {contract.ORDER, contract.USER}
+    assert PROJECTIONS["products"]().aggregates == {contract.PRODUCT}
+
+
+def _waits(wake: _Wake, timeout: float) -> float:
+    started = time.monotonic()
+    wake.wait(timeout)
+    return time.monotonic() - started
+
+
+def test_an_append_it_reads_wakes_a_worker_at_once() -> None:
+    wake = _Wake(frozenset({contract.PRODUCT}))
+    threading.Timer(0.05, wake.set, (frozenset({contract.PRODUCT, contract.ORDER}),)).start()
+    assert _waits(wake, 5) < 1
+
+
+def test_an_append_it_does_not_read_wakes_it_a_little_later() -> None:
+    wake = _Wake(frozenset({contract.USER}))
+    threading.Timer(0.05, wake.set, (frozenset({contract.ORDER}),)).start()
+    waited = _waits(wake, 5)
+    assert 0.05 + PASS_OVER_SECONDS * 0.9 < waited < 1
+    # Later appends it does not read do not put the step off.
+    wake.set(frozenset({contract.ORDER}))
+    time.sleep(PASS_OVER_SECONDS / 2)
+    wake.set(frozenset({contract.ORDER}))
+    assert _waits(wake, 5) < PASS_OVER_SECONDS * 0.9
+
+
+def test_a_notification_it_cannot_read_wakes_every_worker_at_once() -> None:
+    wake = _Wake(frozenset({contract.USER}))
+    wake.set(None)
+    assert _waits(wake, 5) < 0.05
+    assert _waits(wake, 0.2) >= 0.19  # cleared by the wait: nothing new since
