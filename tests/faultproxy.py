@@ -40,6 +40,7 @@ class FaultProxy:
         self.delay_seconds = 0.0
         self.cuts = 0
         self._lock = threading.Lock()
+        self._pairs: list[tuple[socket.socket, socket.socket]] = []
         self._closed = False
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -51,6 +52,14 @@ class FaultProxy:
     def close(self) -> None:
         self._closed = True
         self._listener.close()
+
+    def reset_all(self) -> None:
+        """Resets (TCP RST) every connection made through the proxy so far, as a dropped
+        network path would; new connections go through."""
+        with self._lock:
+            pairs, self._pairs = self._pairs, []
+        for pair in pairs:
+            _reset(pair)
 
     def __enter__(self) -> FaultProxy:
         return self
@@ -68,6 +77,8 @@ class FaultProxy:
             server = socket.socket(family, socket.SOCK_STREAM)
             server.connect(self._upstream)
             pair = (client, server)
+            with self._lock:
+                self._pairs.append(pair)
             answers: list[int] = []  # one-byte answers the server owes (SSL/GSS requests)
             for args in (
                 (client, server, pair, answers, True),
