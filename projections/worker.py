@@ -156,7 +156,7 @@ class Worker:
                     if now - checked_at >= self.poll_seconds:
                         lock_conn.execute("SELECT 1")
                         checked_at = now
-                    # Busy (this step applied events): the next one gathers what arrives
+                    # Busy (this step read events): the next one gathers what arrives
                     # within GATHER_SECONDS of this one's start, rather than one transaction
                     # per command. Idle, an append is applied at once.
                     listener.wait(self.poll_seconds, started + GATHER_SECONDS if done.read else 0)

@@ -8,21 +8,14 @@ import threading
 import time
 
 from ledger.application import Ledger
-from ledger.commands import CreateProduct
 from projections.products import ProductsProjection
 from projections.worker import Appends, Worker
 from tests.faultproxy import FaultProxy
 from tests.processes import wait_until
-from tests.projector_process import caught_up
+from tests.projector_process import caught_up, create_product
 
 # Far longer than any wait below: only a wake-up can make the worker step in time.
 POLL_SECONDS = 60.0
-
-
-def _create_product(ledger: Ledger) -> None:
-    ledger.create_product(
-        CreateProduct(name="Mug", description="A mug", price=1000, category="mugs", stock=1)
-    )
 
 
 def test_a_dropped_listen_connection_still_wakes_the_projector_for_the_next_append(
@@ -39,10 +32,11 @@ def test_a_dropped_listen_connection_still_wakes_the_projector_for_the_next_appe
         thread.start()
         try:
             assert worker.leading.wait(10)
-            _create_product(ledger)
+            create_product(ledger, "prod_first")
             wait_until(caught_up(database_url, ["products"]), 10, "the first product")
             proxy.reset_all()
-            _create_product(ledger)  # its notification may well be lost with the connection
+            # Its notification may well be lost with the connection.
+            create_product(ledger, "prod_second")
             started = time.monotonic()
             wait_until(caught_up(database_url, ["products"]), 15, "the second product")
             assert time.monotonic() - started < POLL_SECONDS / 4

@@ -32,8 +32,10 @@ def test_each_projection_reads_the_aggregates_of_its_events() -> None:
     assert PROJECTIONS["products"]().aggregates == {contract.PRODUCT}
 
 
-def _waits(wake: _Wake, timeout: float) -> float:
-    return _waits_until(wake, timeout, 0)
+def _waits(wake: _Wake, timeout: float, not_before: float = 0.0) -> float:
+    started = time.monotonic()
+    wake.wait(timeout, not_before)
+    return time.monotonic() - started
 
 
 def test_an_append_it_reads_wakes_a_worker_at_once() -> None:
@@ -65,15 +67,9 @@ def test_a_busy_worker_gathers_the_appends_until_its_next_step_is_due() -> None:
     wake = _Wake(frozenset({contract.ORDER}))
     wake.set(frozenset({contract.ORDER}))
     not_before = time.monotonic() + GATHER_SECONDS
-    assert _waits_until(wake, 5, not_before) >= GATHER_SECONDS * 0.9
+    assert _waits(wake, 5, not_before) >= GATHER_SECONDS * 0.9
     # Idle (the last step applied nothing, so no `not_before`): at once.
     wake.set(frozenset({contract.ORDER}))
-    assert _waits_until(wake, 5, 0) < GATHER_SECONDS / 2
+    assert _waits(wake, 5, 0) < GATHER_SECONDS / 2
     # Nothing at all: the poll interval, whatever `not_before` says.
-    assert 0.19 <= _waits_until(wake, 0.2, time.monotonic() + 5) < 1
-
-
-def _waits_until(wake: _Wake, timeout: float, not_before: float) -> float:
-    started = time.monotonic()
-    wake.wait(timeout, not_before)
-    return time.monotonic() - started
+    assert 0.19 <= _waits(wake, 0.2, time.monotonic() + 5) < 1
