@@ -6,7 +6,8 @@
   dropped listen connection or a lost notification costs at most one poll interval, never a
   stall.
 * Batches: when there is a backlog, up to `batch_size` events are applied per transaction;
-  under load, a step gathers the appends of the GATHER_SECONDS since the last one began.
+  under load, a step gathers the appends of up to GATHER_SECONDS since the last one began, the
+  longer the more events the worker read in the last second (`_Pace`).
 * One active instance per projection, on any number of hosts: a session advisory lock (the
   lease, whose holder names itself by host and pid); a second copy waits as a hot standby and
   takes over within a second when the first one's process dies (the kernel closes its
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from typing import Any
 
 import psycopg
@@ -52,8 +54,12 @@ MAX_BACKOFF_SECONDS = 5.0
 PASS_OVER_SECONDS = 0.1
 # Under load, the least time from one step's start to the next's: at 50 orders a second, one
 # step per order made a transaction per projection per order, the projector's and half the
-# database's work; a reader waits up to this much longer for its write.
-GATHER_SECONDS = 0.05
+# database's work; a reader waits up to this much longer for its write. A worker that read
+# FULL_GATHER_EVENTS_PER_SECOND or more in the last second gathers this long, one that read
+# fewer a share of it (`_Pace`): a lone client's next command is not held up as long.
+GATHER_SECONDS = 0.1
+FULL_GATHER_EVENTS_PER_SECOND = 200
+PACE_WINDOW_SECONDS = 1.0
 LEASE_KEEPALIVES = "-c tcp_keepalives_idle=2 -c tcp_keepalives_interval=1 -c tcp_keepalives_count=3"
 
 
@@ -137,6 +143,7 @@ class Worker:
     def _follow(self, lock_conn: psycopg.Connection[Any]) -> None:
         with self._connect() as conn:
             listener = self._appends.subscribe(self.projection.aggregates)
+            pace = _Pace()
             checked_at = time.monotonic()
             try:
                 while not self.stop.is_set():
@@ -157,9 +164,10 @@ class Worker:
                         lock_conn.execute("SELECT 1")
                         checked_at = now
                     # Busy (this step read events): the next one gathers what arrives
-                    # within GATHER_SECONDS of this one's start, rather than one transaction
-                    # per command. Idle, an append is applied at once.
-                    listener.wait(self.poll_seconds, started + GATHER_SECONDS if done.read else 0)
+                    # within the pace's gather of this one's start, rather than one
+                    # transaction per command. Idle, an append is applied at once.
+                    gather = pace.gather(started, done.read)
+                    listener.wait(self.poll_seconds, started + gather if done.read else 0)
             finally:
                 self._appends.unsubscribe(listener)
 
@@ -191,6 +199,26 @@ def _connect(url: str, *, autocommit: bool = False) -> psycopg.Connection[Any]:
         application_name=lease_holder_name(),
         options=LEASE_KEEPALIVES,
     )
+
+
+class _Pace:
+    """How long a busy worker gathers appends after a step began: GATHER_SECONDS once it read
+    FULL_GATHER_EVENTS_PER_SECOND in the last PACE_WINDOW_SECONDS, that share of it below.
+    Under load a step applies many commands at a time; a lone client's commands, a few events
+    a second, are applied within milliseconds of each other."""
+
+    def __init__(self) -> None:
+        self._steps: deque[tuple[float, int]] = deque()  # (started, events read)
+        self._read = 0  # the events of `_steps`
+
+    def gather(self, started: float, read: int) -> float:
+        """Records the step begun at `started` that read `read` events; the gather after it."""
+        self._steps.append((started, read))
+        self._read += read
+        while self._steps[0][0] < started - PACE_WINDOW_SECONDS:
+            self._read -= self._steps.popleft()[1]
+        per_second = self._read / PACE_WINDOW_SECONDS
+        return GATHER_SECONDS * min(1.0, per_second / FULL_GATHER_EVENTS_PER_SECOND)
 
 
 class _Wake:

@@ -5,9 +5,18 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from ledger import appends, contract
 from projections.registry import PROJECTIONS
-from projections.worker import GATHER_SECONDS, PASS_OVER_SECONDS, _Wake
+from projections.worker import (
+    FULL_GATHER_EVENTS_PER_SECOND,
+    GATHER_SECONDS,
+    PACE_WINDOW_SECONDS,
+    PASS_OVER_SECONDS,
+    _Pace,
+    _Wake,
+)
 
 
 def test_a_payload_names_the_aggregates_it_moved() -> None:
@@ -73,3 +82,20 @@ def test_a_busy_worker_gathers_the_appends_until_its_next_step_is_due() -> None:
     assert _waits(wake, 5, 0) < GATHER_SECONDS / 2
     # Nothing at all: the poll interval, whatever `not_before` says.
     assert 0.19 <= _waits(wake, 0.2, time.monotonic() + 5) < 1
+
+
+def test_the_gather_grows_with_the_events_read_in_the_last_second() -> None:
+    pace = _Pace()
+    # A lone client: one order's three events.
+    assert pace.gather(100.0, 3) == pytest.approx(
+        GATHER_SECONDS * 3 / FULL_GATHER_EVENTS_PER_SECOND
+    )
+    # Sustained load: a second's steps bring the full rate, and more stays at the full gather.
+    steps = 10
+    for n in range(1, steps + 1):
+        gather = pace.gather(100.0 + n * 0.1, FULL_GATHER_EVENTS_PER_SECOND // steps)
+    assert gather == pytest.approx(GATHER_SECONDS)
+    assert pace.gather(101.05, FULL_GATHER_EVENTS_PER_SECOND) == GATHER_SECONDS
+    # Quiet again: the steps older than the window no longer count.
+    later = 101.05 + PACE_WINDOW_SECONDS + 0.01
+    assert pace.gather(later, 0) == 0.0
