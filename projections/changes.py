@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
@@ -22,6 +23,9 @@ from psycopg.types.json import Jsonb, set_json_dumps
 
 Key = tuple[Any, ...]
 Row = dict[str, Any]
+# The upsert and patch statements, composed once per table, target and set of columns: a
+# live step writes the same few shapes over and over.
+STATEMENT_CACHE_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -166,15 +170,15 @@ class Changes:
                     rows = list(changes.upserts.values())
                     types = copy.get(table) if copy else None
                     if types is None:
-                        _insert(cur, table, target, rows, add=False)
+                        _insert(cur, table, suffix, rows, add=False)
                     else:
                         _copy(cur, table, target, rows, types)
                     statements += 1
                 for (set_cols, inc_cols), rows in _group_patches(table, changes.patches).items():
-                    _patch(cur, table, target, set_cols, inc_cols, rows)
+                    _patch(cur, table, suffix, set_cols, inc_cols, rows)
                     statements += 1
                 if changes.accumulations:
-                    _insert(cur, table, target, list(changes.accumulations.values()), add=True)
+                    _insert(cur, table, suffix, list(changes.accumulations.values()), add=True)
                     statements += 1
             for sweep in self._sweeps:
                 _sweep(cur, sweep, sql.Identifier(sweep.table.name + suffix))
@@ -201,19 +205,25 @@ def _recordset(target: sql.Identifier) -> sql.Composed:
 def _insert(
     cur: psycopg.Cursor[Any],
     table: Table,
-    target: sql.Identifier,
+    suffix: str,
     rows: list[Row],
     *,
     add: bool,
 ) -> None:
-    """Inserts `rows`; a row whose key exists is replaced (`add=False`) or has the table's
-    counters added to it (`add=True`)."""
-    columns = [c for c in table.columns if c in rows[0]]
+    """Inserts `rows` into the table (`suffix`: its shadow); a row whose key exists is
+    replaced (`add=False`) or has the table's counters added to it (`add=True`)."""
+    columns = tuple(c for c in table.columns if c in rows[0])
+    cur.execute(_insert_statement(table, suffix, columns, add), (_json(rows),))
+
+
+@lru_cache(maxsize=STATEMENT_CACHE_SIZE)
+def _insert_statement(table: Table, suffix: str, columns: tuple[str, ...], add: bool) -> bytes:
+    target = sql.Identifier(table.name + suffix)
     if add:
         on_conflict = [
             sql.SQL("{0} = t.{0} + EXCLUDED.{0}").format(sql.Identifier(c))
             for c in table.counters
-            if c in rows[0]
+            if c in columns
         ]
     else:
         on_conflict = [
@@ -221,17 +231,20 @@ def _insert(
             for c in columns
             if c not in table.key
         ]
-    statement = sql.SQL(
-        "INSERT INTO {target} AS t ({cols}) SELECT {cols} FROM {source} "
-        "ON CONFLICT ({key}) DO UPDATE SET {updates}"
-    ).format(
-        target=target,
-        cols=sql.SQL(", ").join(map(sql.Identifier, columns)),
-        source=_recordset(target),
-        key=sql.SQL(", ").join(map(sql.Identifier, table.key)),
-        updates=sql.SQL(", ").join(on_conflict),
+    return (
+        sql.SQL(
+            "INSERT INTO {target} AS t ({cols}) SELECT {cols} FROM {source} "
+            "ON CONFLICT ({key}) DO UPDATE SET {updates}"
+        )
+        .format(
+            target=target,
+            cols=sql.SQL(", ").join(map(sql.Identifier, columns)),
+            source=_recordset(target),
+            key=sql.SQL(", ").join(map(sql.Identifier, table.key)),
+            updates=sql.SQL(", ").join(on_conflict),
+        )
+        .as_bytes()
     )
-    cur.execute(statement, (_json(rows),))
 
 
 def _copy(
@@ -293,21 +306,30 @@ def _group_patches(
 def _patch(
     cur: psycopg.Cursor[Any],
     table: Table,
-    target: sql.Identifier,
+    suffix: str,
     set_cols: tuple[str, ...],
     inc_cols: tuple[str, ...],
     rows: list[Row],
 ) -> None:
+    cur.execute(_patch_statement(table, suffix, set_cols, inc_cols), (_json(rows),))
+
+
+@lru_cache(maxsize=STATEMENT_CACHE_SIZE)
+def _patch_statement(
+    table: Table, suffix: str, set_cols: tuple[str, ...], inc_cols: tuple[str, ...]
+) -> bytes:
+    target = sql.Identifier(table.name + suffix)
     assignments = [sql.SQL("{0} = v.{0}").format(sql.Identifier(c)) for c in set_cols]
     assignments += [sql.SQL("{0} = t.{0} + v.{0}").format(sql.Identifier(c)) for c in inc_cols]
-    statement = sql.SQL(
-        "UPDATE {target} AS t SET {assignments} FROM {source} AS v WHERE {match}"
-    ).format(
-        target=target,
-        assignments=sql.SQL(", ").join(assignments),
-        source=_recordset(target),
-        match=sql.SQL(" AND ").join(
-            sql.SQL("t.{0} = v.{0}").format(sql.Identifier(k)) for k in table.key
-        ),
+    return (
+        sql.SQL("UPDATE {target} AS t SET {assignments} FROM {source} AS v WHERE {match}")
+        .format(
+            target=target,
+            assignments=sql.SQL(", ").join(assignments),
+            source=_recordset(target),
+            match=sql.SQL(" AND ").join(
+                sql.SQL("t.{0} = v.{0}").format(sql.Identifier(k)) for k in table.key
+            ),
+        )
+        .as_bytes()
     )
-    cur.execute(statement, (_json(rows),))
