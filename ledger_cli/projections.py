@@ -69,6 +69,7 @@ def run(
     ),
 ) -> None:
     """Run projector workers until SIGTERM or Ctrl-C (one active copy per projection)."""
+    from ledger.heap import settle_after_startup
     from ledger.logs import get_logger
     from ledger.tracing import configure_tracing
     from ledger_cli.events import refuse_without_paths
@@ -96,6 +97,7 @@ def run(
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     threads = run_workers(url, projections, stop, batch_size=batch_size, poll_seconds=poll_seconds)
+    settle_after_startup()
     log.info("projectors running", projections=[p.name for p in projections])
     while any(t.is_alive() for t in threads):
         for thread in threads:
