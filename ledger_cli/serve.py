@@ -47,8 +47,11 @@ def serve(
     }
     if workers == 1:
         from api.app import create_app  # imported here: other commands never load the API
+        from ledger.heap import settle_after_startup
 
-        uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
+        app = create_app(settings)
+        settle_after_startup()
+        uvicorn.run(app, **options)  # type: ignore[arg-type]
         return
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ledger-metrics-")
