@@ -16,6 +16,9 @@ PREFIX = "ledger_bench_"
 EMBEDDED_DIR = Path(".ledger") / "bench-postgres"
 # Enough stock on every demo product that no benchmark ever runs a product dry.
 BENCH_STOCK = 100_000_000
+# The one signing and data-key secret of every bench process: a projector or API started with
+# another could not open the data keys the in-process ledger made (and would project nothing).
+BENCH_SECRET = "b" * 48
 
 
 def server(configured: str | None) -> str:
@@ -42,7 +45,12 @@ def drop(server_url: str, name: str) -> None:
 
 def bench_settings() -> Settings:
     # A test environment: no production secrets needed, same code paths otherwise.
-    return Settings(ledger_env="test", ledger_secret_key="b" * 48)
+    return Settings(ledger_env="test", ledger_secret_key=BENCH_SECRET)
+
+
+def bench_env(url: str) -> dict[str, str]:
+    """The environment of a ledger process on `url` that shares `bench_settings()`."""
+    return {"DATABASE_URL": url, "LEDGER_ENV": "test", "LEDGER_SECRET_KEY": BENCH_SECRET}
 
 
 def seeded_ledger(url: str, pool_size: int = 16) -> Ledger:

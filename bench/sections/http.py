@@ -85,9 +85,7 @@ def server_env(url: str) -> dict[str, str]:
     cache = redis_url()
     return {
         **({"REDIS_URL": cache} if cache else {}),
-        "DATABASE_URL": url,
-        "LEDGER_ENV": "test",
-        "LEDGER_SECRET_KEY": "s" * 48,
+        **database.bench_env(url),
         "LOG_LEVEL": "WARNING",
         # Every load-test user signs up from 127.0.0.1: the per-address limit would refuse
         # the test itself, not protect anything.

@@ -116,9 +116,8 @@ def run(config: Config, server_url: str, results: Results) -> None:
     url = database.fresh(server_url, "lag")
     ledger = database.seeded_ledger(url)
     catch_up(url)
-    projector = procs.ledger_cli(
-        "projector", "run", "--metrics-port", "0", env={"DATABASE_URL": url, "LEDGER_ENV": "test"}
-    )
+    env = database.bench_env(url)
+    projector = procs.ledger_cli("projector", "run", "--metrics-port", "0", env=env)
     listener = _Listener(url, "orders")
     try:
         time.sleep(2.0)  # the projector takes leadership and settles
@@ -128,13 +127,15 @@ def run(config: Config, server_url: str, results: Results) -> None:
         done, achieved = paced.done, paced.achieved
         time.sleep(1.0)  # the last notifications arrive
         listener.close()
+        ended = time.monotonic()
         lags = []
         missing = 0
         for position, committed in done:
             visible = listener.visible_at(position)
             if visible is None:
+                # Never seen: its lag is at least the time since it committed, never none.
                 missing += 1
-                continue
+                visible = ended
             lags.append(max(0.0, visible - committed) * 1000)
         loaded_rss = procs.peak_rss_mb(projector.pid)
     finally:
