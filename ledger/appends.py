@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -59,15 +60,15 @@ def decode(payload: str) -> Mapping[str, int]:
     return {k: v for k, v in versions.items() if k != CUT_SHORT} if versions else {}
 
 
-def aggregates_moved(payload: str | None) -> frozenset[str] | None:
-    """The topics of the aggregates an append moved (ledger.contract.aggregate_of); None when
-    the payload cannot say them all: unreadable, empty, cut short, or naming an id of no
+def aggregates_moved(payload: str | None) -> Counter[str] | None:
+    """How many aggregates of each topic an append moved (ledger.contract.aggregate_of); None
+    when the payload cannot say them all: unreadable, empty, cut short, or naming an id of no
     known kind. A projector wakes at once for an append of the aggregates it reads."""
     versions = _read(payload) if payload else None
     if not versions or CUT_SHORT in versions:
         return None
-    topics = {aggregate_of(aggregate_id) for aggregate_id in versions}
-    return None if None in topics else frozenset(t for t in topics if t is not None)
+    topics = [aggregate_of(aggregate_id) for aggregate_id in versions]
+    return None if None in topics else Counter(t for t in topics if t is not None)
 
 
 def _read(payload: str) -> dict[str, int]:

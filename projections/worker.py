@@ -7,7 +7,8 @@
   stall.
 * Batches: when there is a backlog, up to `batch_size` events are applied per transaction;
   under load, a step gathers the appends of up to GATHER_SECONDS since the last one began, the
-  longer the more events the worker read in the last second (`_Pace`).
+  longer the more events the worker read in the last second (`_Pace`), and no longer once
+  FULL_STEP_AGGREGATES of its aggregates have moved (`_Wake`).
 * One active instance per projection, on any number of hosts: a session advisory lock (the
   lease, whose holder names itself by host and pid); a second copy waits as a hot standby and
   takes over within a second when the first one's process dies (the kernel closes its
@@ -24,6 +25,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from typing import Any
 
 import psycopg
@@ -59,6 +61,10 @@ PASS_OVER_SECONDS = 0.1
 # fewer a share of it (`_Pace`): a lone client's next command is not held up as long.
 GATHER_SECONDS = 0.1
 FULL_GATHER_EVENTS_PER_SECOND = 200
+# However long the gather, a step is due at once when this many aggregates its projection
+# reads have moved since the last step: at 500 orders a second a step every 20 ms, keeping
+# the live lag low, and no step applies fewer commands than this unless the gather ran out.
+FULL_STEP_AGGREGATES = 10
 PACE_WINDOW_SECONDS = 1.0
 LEASE_KEEPALIVES = "-c tcp_keepalives_idle=2 -c tcp_keepalives_interval=1 -c tcp_keepalives_count=3"
 
@@ -232,13 +238,19 @@ class _Wake:
         self._aggregates = aggregates
         self._changed = threading.Condition()
         self._now = False
+        self._moved = 0  # aggregates it reads moved since the last step
         self._due: float | None = None  # when to step for appends passed over
 
-    def set(self, moved: frozenset[str] | None = None) -> None:
-        """An append of the aggregates of topics `moved` (None: any, or unknown)."""
+    def set(self, moved: Mapping[str, int] | None = None) -> None:
+        """An append that moved `moved[topic]` aggregates of each topic (None: any, or
+        unknown)."""
         with self._changed:
-            if moved is None or self._aggregates is None or moved & self._aggregates:
+            read = (
+                0 if moved is None or self._aggregates is None else _read(moved, self._aggregates)
+            )
+            if moved is None or self._aggregates is None or read:
                 self._now = True
+                self._moved += read
             elif self._due is None:
                 self._due = time.monotonic() + PASS_OVER_SECONDS
             else:
@@ -253,7 +265,7 @@ class _Wake:
             while True:
                 due = deadline
                 if self._now:
-                    due = min(due, not_before)
+                    due = min(due, 0.0 if self._moved >= FULL_STEP_AGGREGATES else not_before)
                 elif self._due is not None:
                     due = min(due, max(self._due, not_before))
                 left = due - time.monotonic()
@@ -261,7 +273,12 @@ class _Wake:
                     break
                 self._changed.wait(left)
             # Cleared before the step that follows, so an append during it wakes us again.
-            self._now, self._due = False, None
+            self._now, self._moved, self._due = False, 0, None
+
+
+def _read(moved: Mapping[str, int], aggregates: frozenset[str]) -> int:
+    """How many of the aggregates `moved` are of the topics `aggregates`."""
+    return sum(count for topic, count in moved.items() if topic in aggregates)
 
 
 class Appends:

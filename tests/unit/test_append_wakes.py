@@ -11,6 +11,7 @@ from ledger import appends, contract
 from projections.registry import PROJECTIONS
 from projections.worker import (
     FULL_GATHER_EVENTS_PER_SECOND,
+    FULL_STEP_AGGREGATES,
     GATHER_SECONDS,
     PACE_WINDOW_SECONDS,
     PASS_OVER_SECONDS,
@@ -22,9 +23,9 @@ from projections.worker import (
 def test_a_payload_names_the_aggregates_it_moved() -> None:
     payload = appends.encode([("prod_pen", 3), ("ord_1", 1), ("email:abc", 1)])
     assert appends.aggregates_moved(payload) == {
-        contract.PRODUCT,
-        contract.ORDER,
-        contract.EMAIL_CLAIM,
+        contract.PRODUCT: 1,
+        contract.ORDER: 1,
+        contract.EMAIL_CLAIM: 1,
     }
 
 
@@ -49,19 +50,19 @@ def _waits(wake: _Wake, timeout: float, not_before: float = 0.0) -> float:
 
 def test_an_append_it_reads_wakes_a_worker_at_once() -> None:
     wake = _Wake(frozenset({contract.PRODUCT}))
-    threading.Timer(0.05, wake.set, (frozenset({contract.PRODUCT, contract.ORDER}),)).start()
+    threading.Timer(0.05, wake.set, ({contract.PRODUCT: 1, contract.ORDER: 1},)).start()
     assert _waits(wake, 5) < 1
 
 
 def test_an_append_it_does_not_read_wakes_it_a_little_later() -> None:
     wake = _Wake(frozenset({contract.USER}))
-    threading.Timer(0.05, wake.set, (frozenset({contract.ORDER}),)).start()
+    threading.Timer(0.05, wake.set, ({contract.ORDER: 1},)).start()
     waited = _waits(wake, 5)
     assert 0.05 + PASS_OVER_SECONDS * 0.9 < waited < 1
     # Later appends it does not read do not put the step off.
-    wake.set(frozenset({contract.ORDER}))
+    wake.set({contract.ORDER: 1})
     time.sleep(PASS_OVER_SECONDS / 2)
-    wake.set(frozenset({contract.ORDER}))
+    wake.set({contract.ORDER: 1})
     assert _waits(wake, 5) < PASS_OVER_SECONDS * 0.9
 
 
@@ -74,11 +75,11 @@ def test_a_notification_it_cannot_read_wakes_every_worker_at_once() -> None:
 
 def test_a_busy_worker_gathers_the_appends_until_its_next_step_is_due() -> None:
     wake = _Wake(frozenset({contract.ORDER}))
-    wake.set(frozenset({contract.ORDER}))
+    wake.set({contract.ORDER: 1})
     not_before = time.monotonic() + GATHER_SECONDS
     assert _waits(wake, 5, not_before) >= GATHER_SECONDS * 0.9
     # Idle (the last step applied nothing, so no `not_before`): at once.
-    wake.set(frozenset({contract.ORDER}))
+    wake.set({contract.ORDER: 1})
     assert _waits(wake, 5, 0) < GATHER_SECONDS / 2
     # Nothing at all: the poll interval, whatever `not_before` says.
     assert 0.19 <= _waits(wake, 0.2, time.monotonic() + 5) < 1
@@ -99,3 +100,17 @@ def test_the_gather_grows_with_the_events_read_in_the_last_second() -> None:
     # Quiet again: the steps older than the window no longer count.
     later = 101.05 + PACE_WINDOW_SECONDS + 0.01
     assert pace.gather(later, 0) == 0.0
+
+
+def test_a_step_is_due_at_once_when_enough_of_its_aggregates_moved() -> None:
+    wake = _Wake(frozenset({contract.ORDER}))
+    not_before = time.monotonic() + 5
+    wake.set({contract.ORDER: FULL_STEP_AGGREGATES - 1, contract.PRODUCT: 5})
+    assert _waits(wake, 0.2, not_before) >= 0.19  # gathering: fewer than enough of its own
+    for _ in range(FULL_STEP_AGGREGATES - 1):
+        wake.set({contract.ORDER: 1})
+    wake.set({contract.ORDER: 1, contract.PRODUCT: 1})
+    assert _waits(wake, 5, not_before) < 1
+    # Counted afresh after each step.
+    wake.set({contract.ORDER: 1})
+    assert _waits(wake, 0.2, time.monotonic() + 5) >= 0.19
