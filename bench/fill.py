@@ -73,7 +73,7 @@ def fill(
                 order.confirm(f"pi_{placed}", "bench")
             batch.append(order)
             placed += 1
-        recordings = ledger.save(*batch, *(products[p] for p in touched))  # type: ignore[arg-type]
+        recordings = ledger.save(*batch, *(products[p] for p in touched))
         appended += len(recordings)
     return appended, time.perf_counter() - started
 

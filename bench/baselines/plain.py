@@ -3,26 +3,32 @@
 One `Application` with the library's defaults (no aggregate cache, no snapshots, default pool,
 the library creating its own tables), the same domain aggregates, and one `Application.save`
 per command, retried on optimistic-concurrency conflicts. This is what the ledger's write side
-would be without its own tuning."""
+would be without its own tuning. The shipping address is sealed as the ledger seals it (the
+same events), with one data key held in memory: the plain pattern has no key store."""
 
 from __future__ import annotations
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError
 from psycopg.conninfo import conninfo_to_dict
 
 from bench.database import BENCH_STOCK
+from ledger import contract, personal
 from ledger.commands import PlaceOrder
 from ledger.demo import demo_products
 from ledger.domain import Product, checkout
 
 MAX_ATTEMPTS = 30
+_DATA_KEY = AESGCM.generate_key(256)
 
 
 class PlainShop(Application[str]):
     """The shop as the library's documentation would write it."""
 
     def place_order(self, cmd: PlaceOrder, order_id: str) -> None:
+        address = cmd.shipping_address.as_event_data()
+        sealed = personal.seal(_DATA_KEY, cmd.customer_id, "shipping_address", address)
         for _ in range(MAX_ATTEMPTS):
             order, products = checkout(
                 order_id,
@@ -30,7 +36,7 @@ class PlainShop(Application[str]):
                 items=cmd.items,
                 load=self._product,
                 currency="USD",
-                shipping_address=cmd.shipping_address,
+                shipping_address=contract.Sealed(sealed),
                 payment_method=cmd.payment_method,
             )
             try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -256,7 +256,7 @@ def _cpu_rows(
     real: dict[str, float],
     base: dict[str, float],
     total_target: Target | None = None,
-    total_extra: dict[str, object] | None = None,
+    total_extra: Mapping[str, object] | None = None,
 ) -> None:
     """One row per component, then their total."""
     for component in COMPONENTS:
@@ -280,7 +280,7 @@ def _cpu_rows(
             f"{BASELINE}, all server processes",
             sum(base.values()),
             total_target,
-            extra=total_extra or {},
+            extra=dict(total_extra or {}),
         )
     )
 
