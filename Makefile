@@ -8,8 +8,13 @@ PYTEST_ARGS ?=
 
 .PHONY: dev test lint typecheck check bench load uv sync sync-runtime
 
+# pip --user first; where the system Python refuses it (PEP 668: Debian 12, Ubuntu 23.04 and
+# later) uv alone goes to ~/.local anyway; with no pip at all, uv's own installer.
 uv:
-	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet --user uv || python3 -m pip install --quiet uv
+	@command -v $(UV) >/dev/null 2>&1 \
+		|| python3 -m pip install --quiet --user uv 2>/dev/null \
+		|| python3 -m pip install --quiet --user --break-system-packages uv \
+		|| curl -LsSf https://astral.sh/uv/install.sh | sh
 
 sync: uv
 	@$(UV) sync --frozen --quiet
