@@ -245,10 +245,9 @@ class _Wake:
         """An append that moved `moved[topic]` aggregates of each topic (None: any, or
         unknown)."""
         with self._changed:
-            read = (
-                0 if moved is None or self._aggregates is None else _read(moved, self._aggregates)
-            )
-            if moved is None or self._aggregates is None or read:
+            if moved is None or self._aggregates is None:
+                self._now = True
+            elif read := _count_read(moved, self._aggregates):
                 self._now = True
                 self._moved += read
             elif self._due is None:
@@ -276,7 +275,7 @@ class _Wake:
             self._now, self._moved, self._due = False, 0, None
 
 
-def _read(moved: Mapping[str, int], aggregates: frozenset[str]) -> int:
+def _count_read(moved: Mapping[str, int], aggregates: frozenset[str]) -> int:
     """How many of the aggregates `moved` are of the topics `aggregates`."""
     return sum(count for topic, count in moved.items() if topic in aggregates)
 
